@@ -1,0 +1,114 @@
+"""Start-up hook, run by ``ltt_hook.pth`` (and ``ltt_hook.start`` on Python 3.15+).
+
+It must cost nothing in interpreters that are not pip and must never raise. It imports only
+``os`` and ``sys`` (both already loaded), looks at ``sys.argv`` and, when pip may be the
+program, inserts one meta-path finder that reacts to two pip module names. Only when pip
+imports those modules is the rest of ltt_hook imported (:mod:`ltt_hook.pip_patch`).
+"""
+
+import os
+import sys
+
+#: pip modules whose import triggers the patch (the finder and the requirement command).
+TRIGGERS = ("pip._internal.index.package_finder", "pip._internal.cli.req_command")
+
+_OFF = ("1", "true", "yes", "on")
+
+
+def _script_is_pip(path):
+    name = os.path.basename(path).lower()
+    for suffix in (".exe", "-script.pyw", "-script.py"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    if name in ("pip", "pip3", "__pip-runner__.py") or name.endswith(".pyz"):
+        return True
+    return name.startswith("pip3.") and name[5:].isdigit()
+
+
+def may_be_pip():
+    """Cheap first test from the command line; the patch confirms it later (pip_patch)."""
+    argv = getattr(sys, "argv", None)
+    if not argv:
+        return False
+    first = argv[0]
+    if first == "-m":  # python -m <module>: the module name is only in orig_argv (3.10+)
+        orig = getattr(sys, "orig_argv", None)
+        if orig is None:
+            return True
+        for i, arg in enumerate(orig):
+            if arg == "-m":
+                return i + 1 < len(orig) and orig[i + 1] == "pip"
+            if arg.startswith("-m"):
+                return arg[2:] == "pip"
+        return False
+    if first == "-c":  # runpy.run_module("pip") and similar in-process uses
+        return True
+    return _script_is_pip(first) or os.path.basename(os.path.dirname(first)) == "pip"
+
+
+class _PatchingLoader:
+    """Wraps pip's loader: run the module, then patch it. Patching never raises."""
+
+    def __init__(self, loader, name):
+        self._loader = loader
+        self._name = name
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        _patch(self._name, module)
+
+    def __getattr__(self, attr):
+        return getattr(self._loader, attr)
+
+
+class LttFinder:
+    """Meta-path finder that only reacts to :data:`TRIGGERS`."""
+
+    _busy = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name not in TRIGGERS or self._busy:
+            return None
+        self._busy = True
+        try:
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            self._busy = False
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _PatchingLoader(spec.loader, name)
+        return spec
+
+
+def _patch(name, module):
+    try:
+        from ltt_hook import pip_patch
+    except BaseException as exc:  # never let anything escape into pip's import
+        sys.stderr.write("WARNING: ltt-hook could not load (%s: %s); pip runs unpatched.\n"
+                         % (type(exc).__name__, exc))
+        return
+    pip_patch.on_import(name, module)
+
+
+def install():
+    """Entry point of the ``.pth`` line and of the ``.start`` file."""
+    try:
+        if os.environ.get("LTT_DISABLE", "").strip().lower() in _OFF or not may_be_pip():
+            return
+        if any(isinstance(f, LttFinder) for f in sys.meta_path):
+            return
+        sys.meta_path.insert(0, LttFinder())
+        for name in TRIGGERS:
+            if name in sys.modules:
+                _patch(name, sys.modules[name])
+    except Exception:
+        pass

@@ -1,0 +1,75 @@
+"""Computation backends: the names of the PyTorch index's sub-indexes and local labels."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+__all__ = ["Backend", "InvalidBackend", "parse_backend", "backend_from_label", "backend_from_url"]
+
+_NAME = re.compile(r"^(?:(cpu|xpu)|cu(\d)(\d)|cu(\d\d)(\d)|rocm(\d+(?:\.\d+){1,2}))$")
+# A local label starts with a backend; anything after a dot that follows it is a variant
+# (``cpu.cxx11.abi``). Labels such as triton's ``git1a2b3c4d`` are not backends.
+_LABEL = re.compile(r"^(cpu|xpu|cu\d{2,3}|rocm\d+(?:\.\d+){1,2})(?:\.[a-z].*)?$")
+_URL = re.compile(r"/whl/(?:(?:nightly|test)/)?(cpu|xpu|cu\d{2,3}|rocm\d+(?:\.\d+){1,2})(?:/|$)")
+
+ACCEPTED = "cpu, cuXY or cuXYZ (e.g. cu126), rocmX.Y[.Z] (e.g. rocm6.4), xpu"
+
+#: Ranking of backend families: any GPU build beats the CPU build.
+_FAMILY_RANK = {"cpu": 0, "xpu": 1, "rocm": 2, "cuda": 3}
+
+
+class InvalidBackend(ValueError):
+    """A string that is not a PyTorch computation backend."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One PyTorch computation backend, e.g. ``cu126``, ``rocm6.2.4``, ``cpu``, ``xpu``."""
+
+    name: str
+    family: str
+    version: Tuple[int, ...] = ()
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.family != "cpu"
+
+    @property
+    def rank(self) -> Tuple[int, Tuple[int, ...]]:
+        """Our own order (PEP 440 would sort ``cu92`` above ``cu128``): GPU over CPU, then
+        newer toolkit first."""
+        return (_FAMILY_RANK[self.family], self.version)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def parse_backend(text: str) -> Backend:
+    """Parse a backend name; raise :class:`InvalidBackend` for anything else."""
+    name = text.strip().lower()
+    m = _NAME.match(name)
+    if not m:
+        raise InvalidBackend(f"{text!r} is not a PyTorch computation backend (accepted: {ACCEPTED})")
+    simple, a, b, c, d, rocm = m.groups()
+    if simple:
+        return Backend(simple, simple)
+    if rocm:
+        return Backend(name, "rocm", tuple(int(p) for p in rocm.split(".")))
+    major, minor = (a, b) if a else (c, d)
+    return Backend(name, "cuda", (int(major), int(minor)))
+
+
+def backend_from_label(local: Optional[str]) -> Optional[Backend]:
+    """The backend named by a local version label (``cu126``, ``cpu.cxx11.abi``), else None."""
+    if not local:
+        return None
+    m = _LABEL.match(local.lower())
+    return parse_backend(m.group(1)) if m else None
+
+
+def backend_from_url(url: str) -> Optional[Backend]:
+    """The backend of a PyTorch index URL (``…/whl/nightly/cu126/…``), else None."""
+    m = _URL.search(url)
+    return parse_backend(m.group(1)) if m else None

@@ -1,0 +1,132 @@
+"""Configuration: ``LTT_*`` environment variables over a ``[ltt]`` section in pip's config.
+
+pip's own loader reads the config files, so the same files and precedence apply
+(global < user < site < ``PIP_CONFIG_FILE``) and ``--isolated`` skips the user files.
+Every value remembers where it came from, so a bad one can be named in one line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
+
+from . import data
+from .backends import ACCEPTED, Backend, InvalidBackend, parse_backend
+
+__all__ = ["Config", "ConfigError", "load"]
+
+#: ``[ltt]`` key -> environment variable (the light-the-torch names where they exist).
+KEYS = {
+    "disable": "LTT_DISABLE",
+    "backend": "LTT_PYTORCH_COMPUTATION_BACKEND",
+    "channel": "LTT_PYTORCH_CHANNEL",
+    "index-url": "LTT_INDEX_URL",
+    "strict": "LTT_STRICT",
+}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names value and source."""
+
+
+@dataclass
+class Config:
+    disable: bool = False
+    #: Allowed backends, best first; None means "detect".
+    backends: Optional[Tuple[Backend, ...]] = None
+    channel: str = "stable"
+    index_url: str = data.DEFAULT_INDEX_URL
+    strict: bool = False
+    #: key -> where its value came from ("default", "environment variable X", "FILE [ltt] key").
+    origins: Dict[str, str] = field(default_factory=lambda: {k: "default" for k in KEYS})
+    #: Problems that do not stop pip (unknown keys), one line each.
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def channel_url(self) -> str:
+        """``<index-url>/[test/|nightly/]`` without the trailing slash."""
+        return (self.index_url + "/" + data.CHANNELS[self.channel]).rstrip("/")
+
+
+def _pip_values(isolated: bool, warnings: List[str]) -> Dict[str, Tuple[str, str]]:
+    """``[ltt]`` keys from pip's config files, later files winning: key -> (value, origin)."""
+    from pip._internal.configuration import Configuration
+
+    configuration = Configuration(isolated=isolated)
+    configuration.load()
+    found: Dict[str, Tuple[str, str]] = {}
+    for parsers in configuration._parsers.values():  # dict in pip's override order
+        for fname, parser in parsers:
+            if not parser.has_section("ltt"):
+                continue
+            for raw_key, value in parser.items("ltt"):
+                key = raw_key.lower().replace("_", "-")
+                origin = f"{fname} [ltt] {raw_key}"
+                if key not in KEYS:
+                    close = difflib.get_close_matches(key, list(KEYS), n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    warnings.append(f"ltt-hook: unknown key {raw_key!r} in {fname} [ltt]{hint}; ignored")
+                    continue
+                found[key] = (value, origin)
+    return found
+
+
+def _bool(value: str, origin: str) -> bool:
+    v = value.strip().lower()
+    if v in _TRUE:
+        return True
+    if v in _FALSE:
+        return False
+    raise ConfigError(f"ltt-hook: {origin} is {value!r}, not a boolean (use 1/0, true/false, yes/no, on/off)")
+
+
+def _backends(value: str, origin: str) -> Optional[Tuple[Backend, ...]]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if [v.lower() for v in items] == ["auto"]:
+        return None
+    try:
+        backends = tuple(parse_backend(v) for v in items)
+    except InvalidBackend as exc:
+        bad = str(exc).split(" is not", 1)[0]
+        raise ConfigError(f"ltt-hook: {origin} is {value!r}: {bad} is not a PyTorch computation backend "
+                          f"(accepted: auto, or a comma-separated list of {ACCEPTED})") from None
+    if not backends:
+        raise ConfigError(f"ltt-hook: {origin} is {value!r}: no backend given (accepted: auto, {ACCEPTED})")
+    return tuple(sorted(set(backends), key=lambda b: b.rank, reverse=True))
+
+
+def _index_url(value: str, origin: str) -> str:
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+        raise ConfigError(f"ltt-hook: {origin} is {value!r}, not an http(s):// or file:// index URL")
+    return url
+
+
+def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None) -> Config:
+    """Read the configuration; raise :class:`ConfigError` for a value that cannot be used."""
+    env = os.environ if environ is None else environ
+    config = Config()
+    values = _pip_values(isolated, config.warnings)
+    for key, var in KEYS.items():
+        if env.get(var, "").strip():  # an empty variable counts as unset
+            values[key] = (env[var], f"environment variable {var}")
+    for key, (value, origin) in values.items():
+        config.origins[key] = origin
+        if key in ("disable", "strict"):
+            setattr(config, key, _bool(value, origin))
+        elif key == "backend":
+            config.backends = _backends(value, origin)
+        elif key == "channel":
+            channel = value.strip().lower()
+            if channel not in data.CHANNELS:
+                raise ConfigError(f"ltt-hook: {origin} is {value!r}, not a PyTorch channel "
+                                  f"(accepted: {', '.join(data.CHANNELS)})")
+            config.channel = channel
+        elif key == "index-url":
+            config.index_url = _index_url(value, origin)
+    return config

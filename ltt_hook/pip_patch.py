@@ -1,0 +1,424 @@
+"""The pip patch: per-project index redirect, backend filter and backend ranking.
+
+Loaded by :mod:`ltt_hook._pth` when pip imports its finder. Five methods of pip's own classes
+are wrapped, each with the same signature in pip 22.3 - 26.3 (checked here before patching):
+
+=================================================  ============================================
+``LinkCollector.create``                           read the configuration, start a :class:`Run`
+``LinkCollector.collect_sources``                  PyTorch projects: look up the PyTorch index
+``PackageFinder.make_link_evaluator`` +            drop builds for other backends ("Skipping
+``LinkEvaluator.evaluate_link``                    link: ltt-hook: built for cu130: ...")
+``PackageFinder.make_candidate_evaluator`` +       rank GPU builds first, then version, then
+``CandidateEvaluator._sort_key``                   backend
+``RequirementCommand.get_requirements``            note explicit ``+label`` pins and requests
+=================================================  ============================================
+
+Anything unexpected in pip means pip runs unpatched with one warning. Every wrapper falls back
+to pip's own behaviour if it fails; the only exception raised on purpose is pip's own
+``InstallationError`` for a bad configuration value, which pip prints as one ``ERROR:`` line.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import inspect
+import logging
+import os
+import platform
+import sys
+from typing import Any, Callable, Dict, List, Optional, Set
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from . import config as config_mod
+from . import data, detection
+from .backends import Backend, backend_from_label, backend_from_url, parse_backend
+from .selection import Policy, release_of, sort_key
+
+logger = logging.getLogger("ltt_hook")
+VERBOSE = 15  # pip's level for -v
+PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
+_PUBLIC_HOSTS = ("download.pytorch.org", "download-r2.pytorch.org")
+
+#: Process state: the first reason pip cannot be patched (then everything stays unpatched).
+_state: Dict[str, Any] = {"broken": None, "warned": False, "notes": set()}
+
+
+# --------------------------------------------------------------------------- safety net
+
+
+def _warn_unpatched(reason: str) -> None:
+    _state["broken"] = _state["broken"] or reason
+    if _state["warned"]:
+        return
+    _state["warned"] = True
+    version = getattr(sys.modules.get("pip"), "__version__", "unknown")
+    message = (f"ltt-hook does not support pip {version} ({reason}); pip runs unpatched and "
+               "PyTorch packages come from your configured indexes. Please report this to "
+               "ltt-hook with the output of `pip --version`.")
+    if os.environ.get("LTT_STRICT", "").strip().lower() in ("1", "true", "yes", "on"):
+        sys.stderr.write(f"ERROR: {message} (LTT_STRICT is set)\n")
+        raise SystemExit(1)
+    sys.stderr.write(f"WARNING: {message}\n")
+
+
+def _fallback(original: Callable) -> Callable:
+    """Decorator for wrappers: any error inside our code runs pip's original instead."""
+
+    def decorate(wrapper: Callable) -> Callable:
+        @functools.wraps(original)
+        def safe(*args, **kwargs):
+            try:
+                return wrapper(*args, **kwargs)
+            except _Abort:
+                raise
+            except Exception as exc:
+                _warn_unpatched(f"internal error in {original.__qualname__}: {type(exc).__name__}: {exc}")
+                return original(*args, **kwargs)
+
+        safe.__ltt_original__ = original  # type: ignore[attr-defined]
+        return safe
+
+    return decorate
+
+
+class _Abort(Exception):
+    """Marker base for errors that must reach pip (set to pip's InstallationError)."""
+
+
+def _params(func: Callable) -> List[str]:
+    return list(inspect.signature(inspect.unwrap(func)).parameters)
+
+
+def _expect(obj: Any, attr: str, params: Optional[List[str]] = None) -> Callable:
+    """Return ``obj.attr``; raise LookupError naming what differs from what ltt-hook knows."""
+    value = inspect.getattr_static(obj, attr, None)
+    if value is None:
+        raise LookupError(f"{getattr(obj, '__name__', obj)}.{attr} is missing")
+    func = value.__func__ if isinstance(value, (classmethod, staticmethod)) else value
+    if params is not None and _params(func)[: len(params)] != params:
+        raise LookupError(f"{obj.__name__}.{attr}{inspect.signature(func)} has changed")
+    return func
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class Run:
+    """One pip command's view: configuration, requested projects, pins, and the policy."""
+
+    def __init__(self, options: Any, config: config_mod.Config) -> None:
+        self.options = options
+        self.config = config
+        self.requested: Set[str] = set()
+        self.pins: Set[Backend] = set()
+        self._policy: Optional[Policy] = None
+
+    # -- what the user said explicitly
+
+    def _is_pytorch_index(self, url: str) -> bool:
+        url = url.rstrip("/")
+        bases = (self.config.index_url, data.DEFAULT_INDEX_URL)
+        if any(url == b or url.startswith(b + "/") for b in bases):
+            return True
+        return any(f"//{host}/whl" in url for host in _PUBLIC_HOSTS)
+
+    def user_pytorch_indexes(self, index_urls: List[str]) -> List[str]:
+        return [u for u in index_urls if self._is_pytorch_index(u)]
+
+    def _installed_torch_backend(self) -> Optional[Backend]:
+        """The label of an installed torch that this run keeps (pip install only)."""
+        if "torch" in self.requested or getattr(self.options, "ignore_installed", True):
+            return None
+        if getattr(self.options, "target_dir", None) or getattr(self.options, "upgrade_strategy", "") == "eager":
+            return None
+        try:
+            version = Version(importlib.metadata.version("torch"))
+        except Exception:
+            return None
+        return backend_from_label(version.local)
+
+    def policy(self, index_urls: List[str]) -> Policy:
+        if self._policy is not None:
+            return self._policy
+        channel = self.config.channel
+        url_backends = {b for b in map(backend_from_url, self.user_pytorch_indexes(index_urls)) if b}
+        installed = self._installed_torch_backend()
+        if self.pins:
+            policy = Policy(channel, fixed=tuple(self.pins), fixed_by="the +label pinned in the requirements")
+        elif url_backends:
+            policy = Policy(channel, fixed=tuple(url_backends), fixed_by="your PyTorch index URL")
+        elif self.config.backends is not None:
+            policy = Policy(channel, fixed=self.config.backends,
+                            fixed_by=self.config.origins["backend"])
+        elif installed is not None:
+            policy = Policy(channel, fixed=(installed,), fixed_by=f"the installed torch (+{installed})")
+        else:
+            policy = Policy(channel, machine=detection.detect())
+        self._policy = policy
+        _log_decision(self, policy)
+        return policy
+
+    # -- decisions
+
+    def redirect(self, project: str, index_urls: List[str]) -> Optional[List[str]]:
+        """The index URLs to use for ``project`` instead of the user's; None keeps them."""
+        if project not in PYTORCH or not index_urls or self.user_pytorch_indexes(index_urls):
+            return None
+        if project in data.TRITON_BUILDS:
+            return [self.config.channel_url]
+        pages = [f"{self.config.channel_url}/{b.name}" for b in self.policy(index_urls).pages()]
+        logger.log(VERBOSE, "ltt-hook: %s is looked up on %s", project, ", ".join(pages) or "no page")
+        return pages
+
+    def backend_of(self, project: str, version: Version, link: Any) -> Optional[Backend]:
+        """A build's backend: its local label, else its PyTorch index page, else (for an
+        unlabelled torch found elsewhere, i.e. PyPI's build) PyPI's CUDA flavour."""
+        backend = backend_from_label(version.local)
+        if backend is not None:
+            return backend
+        page = getattr(link, "comes_from", None)
+        page_url = getattr(page, "url", page) if page is not None else None
+        for url in (page_url, getattr(link, "url", None)):
+            if isinstance(url, str) and self._is_pytorch_index(url.split("#")[0]):
+                backend = backend_from_url(url)
+                if backend is not None:
+                    return backend
+        release = release_of(project, version)
+        if release is None:
+            return None
+        if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
+            return parse_backend("cpu")
+        flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}")
+        return parse_backend(flavour) if flavour else None
+
+    def rejects(self, project: str, version_text: str, link: Any, index_urls: List[str]) -> Optional[str]:
+        try:
+            version = Version(version_text)
+        except InvalidVersion:
+            return None
+        return self.policy(index_urls).rejects(project, version, self.backend_of(project, version, link))
+
+
+def _log_decision(run: Run, policy: Policy) -> None:
+    lines = ["ltt-hook decision:"]
+    machine = policy.machine
+    if machine is not None:
+        lines += [f"  detected: {note}" for note in machine.notes]
+        for gpu in machine.gpus:
+            cap = "%d.%d" % gpu.capability if gpu.capability else "unknown"
+            lines.append(f"  GPU: {gpu.name} (compute capability {cap})")
+    else:
+        lines.append(f"  backend fixed by {policy.fixed_by}")
+    lines.append(f"  consulting: {', '.join(b.name for b in policy.pages())} on {run.config.channel_url}")
+    logger.log(VERBOSE, "\n".join(lines))
+
+
+def _note_once(key: str, message: str, *args: Any) -> None:
+    if key not in _state["notes"]:
+        _state["notes"].add(key)
+        logger.info(message, *args)
+
+
+# --------------------------------------------------------------------------- patches
+
+
+def _patch_finder(finder_mod: Any) -> None:
+    collector_mod = sys.modules["pip._internal.index.collector"]
+    from pip._internal.exceptions import InstallationError
+
+    LinkCollector = collector_mod.LinkCollector
+    SearchScope = collector_mod.SearchScope
+    PackageFinder = finder_mod.PackageFinder
+    LinkEvaluator = finder_mod.LinkEvaluator
+    CandidateEvaluator = finder_mod.CandidateEvaluator
+    LinkType = finder_mod.LinkType
+
+    # Check everything first: all or nothing.
+    create = _expect(LinkCollector, "create", ["cls", "session", "options", "suppress_no_index"])
+    collect = _expect(LinkCollector, "collect_sources", ["self", "project_name", "candidates_from_page"])
+    _expect(SearchScope, "create", ["cls", "find_links", "index_urls", "no_index"])
+    make_le = _expect(PackageFinder, "make_link_evaluator", ["self", "project_name"])
+    evaluate = _expect(LinkEvaluator, "evaluate_link", ["self", "link"])
+    make_ce = _expect(PackageFinder, "make_candidate_evaluator", ["self", "project_name", "specifier", "hashes"])
+    sort = _expect(CandidateEvaluator, "_sort_key", ["self", "candidate"])
+    applicable = _expect(CandidateEvaluator, "get_applicable_candidates", ["self", "candidates"])
+    if not (hasattr(LinkType, "candidate") and hasattr(LinkType, "platform_mismatch")):
+        raise LookupError("LinkType members have changed")
+    if "link_collector" not in _params(PackageFinder.__init__):
+        raise LookupError("PackageFinder no longer takes a link_collector")
+
+    class Abort(InstallationError, _Abort):
+        pass
+
+    @_fallback(create)
+    def create_wrapper(cls, session, options, suppress_no_index=False):
+        collector = create(cls, session, options, suppress_no_index=suppress_no_index)
+        if suppress_no_index or _state["broken"]:  # pip's self-version check
+            return collector
+        try:
+            cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)))
+        except config_mod.ConfigError as exc:
+            raise Abort(f"{exc}. Nothing was installed.") from None
+        for warning in cfg.warnings:
+            logger.warning(warning)
+        if not cfg.disable:
+            collector._ltt = Run(options, cfg)
+        return collector
+
+    @_fallback(collect)
+    def collect_wrapper(self, project_name, candidates_from_page):
+        run: Optional[Run] = getattr(self, "_ltt", None)
+        scope = self.search_scope
+        active = run is not None and not _state["broken"]
+        urls = run.redirect(canonicalize_name(project_name), list(scope.index_urls)) if active else None
+        if urls is None:
+            return collect(self, project_name, candidates_from_page)
+        self.search_scope = SearchScope.create(find_links=scope.find_links, index_urls=urls, no_index=scope.no_index)
+        try:
+            return collect(self, project_name, candidates_from_page)
+        finally:
+            self.search_scope = scope
+
+    def _run_for(finder: Any, project_name: str) -> Optional[Run]:
+        run = getattr(getattr(finder, "_link_collector", None), "_ltt", None)
+        name = canonicalize_name(project_name)
+        if run is None or _state["broken"] or name not in data.BACKEND_BUILT or name in getattr(finder, "_locked_links", {}):
+            return None
+        return run
+
+    @_fallback(make_le)
+    def make_le_wrapper(self, project_name):
+        evaluator = make_le(self, project_name)
+        run = _run_for(self, project_name)
+        if run is not None:
+            evaluator._ltt = (run, canonicalize_name(project_name), list(self.index_urls))
+        return evaluator
+
+    @_fallback(evaluate)
+    def evaluate_wrapper(self, link):
+        result, detail = evaluate(self, link)
+        context = getattr(self, "_ltt", None)
+        if context is None or result is not LinkType.candidate:
+            return result, detail
+        run, project, index_urls = context
+        reason = run.rejects(project, detail, link, index_urls)
+        if reason:
+            return LinkType.platform_mismatch, f"ltt-hook: {project} {detail} {reason}"
+        return result, detail
+
+    @_fallback(make_ce)
+    def make_ce_wrapper(self, project_name, specifier=None, hashes=None):
+        evaluator = make_ce(self, project_name, specifier=specifier, hashes=hashes)
+        run = _run_for(self, project_name)
+        if run is not None:
+            evaluator._ltt = (run, canonicalize_name(project_name))
+        return evaluator
+
+    @_fallback(sort)
+    def sort_wrapper(self, candidate):
+        key = sort(self, candidate)
+        context = getattr(self, "_ltt", None)
+        if context is None:
+            return key
+        run, project = context
+        version = candidate.version
+        for i, item in enumerate(key):
+            if item is version:
+                ours = Version(str(version))
+                better = sort_key(ours, run.backend_of(project, ours, candidate.link))
+                return key[:i] + ((better, version),) + key[i + 1:]
+        return key
+
+    @_fallback(applicable)
+    def applicable_wrapper(self, candidates):
+        result = applicable(self, candidates)
+        context = getattr(self, "_ltt", None)
+        if context is None or not result:
+            return result
+        run, project = context
+        best = result[-1]
+        best_version = Version(str(best.version))
+        best_backend = run.backend_of(project, best_version, best.link)
+        if best_backend is not None and best_backend.is_gpu:
+            newer = [c for c in result if Version(str(c.version)).public != best_version.public
+                     and Version(Version(str(c.version)).public) > Version(best_version.public)]
+            if newer:
+                top = max(Version(str(c.version)) for c in newer)
+                _note_once(f"gpu-over-cpu:{project}",
+                           "ltt-hook: %s %s exists for this machine only as a CPU build; choosing %s, "
+                           "the newest %s build this GPU and driver can run (a newer NVIDIA driver "
+                           "may allow a newer one).", project, top.public, best_version, best_backend.family.upper())
+        return result
+
+    LinkCollector.create = classmethod(create_wrapper)
+    LinkCollector.collect_sources = collect_wrapper
+    PackageFinder.make_link_evaluator = make_le_wrapper
+    LinkEvaluator.evaluate_link = evaluate_wrapper
+    PackageFinder.make_candidate_evaluator = make_ce_wrapper
+    CandidateEvaluator._sort_key = sort_wrapper
+    CandidateEvaluator.get_applicable_candidates = applicable_wrapper
+
+
+def _patch_req_command(mod: Any) -> None:
+    RequirementCommand = mod.RequirementCommand
+    get_requirements = _expect(RequirementCommand, "get_requirements", ["self", "args", "options", "finder", "session"])
+
+    @_fallback(get_requirements)
+    def get_requirements_wrapper(self, args, options, finder, session):
+        reqs = get_requirements(self, args, options, finder, session)
+        run: Optional[Run] = getattr(getattr(finder, "_link_collector", None), "_ltt", None)
+        if run is None:
+            return reqs
+        for ireq in reqs:
+            req = getattr(ireq, "req", None)
+            if req is None or canonicalize_name(req.name) not in PYTORCH:
+                continue
+            if not getattr(ireq, "constraint", False):
+                run.requested.add(canonicalize_name(req.name))
+            for spec in req.specifier:
+                if spec.operator in ("==", "===") and "+" in spec.version:
+                    backend = backend_from_label(spec.version.split("+", 1)[1])
+                    if backend is not None:
+                        run.pins.add(backend)
+        return reqs
+
+    RequirementCommand.get_requirements = get_requirements_wrapper
+
+
+_PATCHES = {
+    "pip._internal.index.package_finder": _patch_finder,
+    "pip._internal.cli.req_command": _patch_req_command,
+}
+
+
+def _pip_is_the_program() -> bool:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None) == "pip.__main__":
+        return True
+    from ._pth import _script_is_pip
+
+    for path in (getattr(main, "__file__", None), (sys.argv or [""])[0]):
+        if path and _script_is_pip(path):
+            return True
+    return False
+
+
+def on_import(name: str, module: Any) -> None:
+    """Called by the start-up finder right after pip executed module ``name``."""
+    try:
+        if _state["broken"] or not _pip_is_the_program():
+            return
+        _PATCHES[name](module)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        try:
+            _warn_unpatched(f"{type(exc).__name__}: {exc}")
+        except SystemExit:
+            raise
+        except BaseException:
+            pass

@@ -1,0 +1,185 @@
+"""Selection: which backend builds this machine can run, and which one is best.
+
+Pure logic over :mod:`ltt_hook.data` and a detected :class:`~ltt_hook.detection.Machine`;
+no pip imports, so it is unit-tested directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from packaging.version import InvalidVersion, Version
+
+from . import data
+from .backends import Backend, parse_backend
+from .detection import Machine
+
+__all__ = ["Policy", "release_of", "incompatibility", "known_backends", "sort_key"]
+
+Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
+
+
+def _release(text: str) -> Version:
+    return Version(text)
+
+
+def _arches(text: str) -> List[Arch]:
+    out = []
+    for item in text.split():
+        ptx = item.endswith("+PTX")
+        major, minor = item.replace("+PTX", "").split(".")
+        out.append((int(major), int(minor), ptx))
+    return out
+
+
+_CUDA_ROWS = [
+    (_release(first), _release(last), frozenset(names.split()), _arches(arches))
+    for first, last, names, arches in data.CUDA_ARCHES
+]
+
+
+def release_of(project: str, version: Version) -> Optional[Version]:
+    """The torch release (``2.14``) a build belongs to, for torch and the companions whose
+    version follows torch's; None for the others (they are judged against every release)."""
+    major, minor = version.major, version.minor
+    if project == "torch":
+        return Version(f"{major}.{minor}")
+    if project == "torchvision" and major == 0:  # 0.(m+15) <-> 2.m, 0.(m+1) <-> 1.m
+        return Version(f"2.{minor - 15}") if minor >= 15 else Version(f"1.{minor - 1}")
+    if project == "torchaudio":  # 2.m <-> 2.m, 0.m <-> 1.m
+        return Version(f"{major}.{minor}") if major >= 2 else Version(f"1.{minor}")
+    return None
+
+
+def _arch_lists(backend: Backend, release: Optional[Version]) -> List[List[Arch]]:
+    """GPU architectures of ``backend`` builds of ``release`` (of every release when None).
+
+    Conservative defaults for what the table does not know: a release newer than the table
+    uses the newest known row of that backend; a backend the table has never seen (``cu134``)
+    uses the rows of the nearest older CUDA version of the same major version; a new CUDA
+    major version has no data and is treated as incompatible.
+    """
+    rows = [r for r in _CUDA_ROWS if backend.name in r[2]]
+    if not rows:
+        same_major = sorted(
+            {parse_backend(n) for r in _CUDA_ROWS for n in r[2]},
+            key=lambda b: b.version,
+        )
+        older = [b for b in same_major if b.version[0] == backend.version[0] and b.version < backend.version]
+        if not older:
+            return []
+        rows = [r for r in _CUDA_ROWS if older[-1].name in r[2]]
+    if release is None:
+        return [r[3] for r in rows]
+    for first, last, _, arches in rows:
+        if first <= release <= last:
+            return [arches]
+    before = [r for r in rows if r[1] < release]
+    nearest = max(before, key=lambda r: r[1]) if before else min(rows, key=lambda r: r[0])
+    return [nearest[3]]
+
+
+def _covers(arches: Sequence[Arch], capability: Tuple[int, int]) -> bool:
+    """CUDA binary compatibility: ``sm_XY`` code runs on X.Z with Z >= Y; PTX runs on newer."""
+    major, minor = capability
+    return any(
+        (a_major == major and a_minor <= minor) or (ptx and (a_major, a_minor) <= capability)
+        for a_major, a_minor, ptx in arches
+    )
+
+
+def driver_minimum(backend: Backend, system: str) -> Optional[str]:
+    """The NVIDIA driver a CUDA build needs (minor-version compatibility), None if unknown."""
+    major, minor = backend.version
+    for first, linux, windows in data.CUDA_DRIVER_MINIMUM:
+        f_major, f_minor = (int(p) for p in first.split("."))
+        if f_major == major and f_minor <= minor:
+            return windows if system == "Windows" else linux
+    return None
+
+
+def incompatibility(backend: Backend, release: Optional[Version], machine: Machine) -> Optional[str]:
+    """Why ``machine`` cannot run ``backend`` builds of ``release``; None when it can."""
+    if backend.family == "cpu":
+        return None
+    if backend.family != "cuda":
+        return f"no {'AMD' if backend.family == 'rocm' else 'Intel'} GPU detected"
+    if machine.system == "Darwin":
+        return "macOS has no CUDA builds"
+    if machine.nvidia_driver is None:
+        return "no NVIDIA driver found"
+    minimum = driver_minimum(backend, machine.system)
+    if minimum is None:
+        return f"no driver data for CUDA {backend.version[0]}.x"
+    try:
+        driver = Version(machine.nvidia_driver)
+    except InvalidVersion:
+        return f"NVIDIA driver version {machine.nvidia_driver!r} does not parse"
+    if driver < Version(minimum):
+        return f"needs NVIDIA driver >= {minimum} (this machine has {machine.nvidia_driver})"
+    gpus = machine.nvidia_gpus
+    if not gpus:
+        return "no NVIDIA GPU found"
+    lists = _arch_lists(backend, release)
+    if not lists:
+        return f"no GPU-architecture data for {backend.name}"
+    for gpu in gpus:
+        if gpu.capability is None:
+            continue  # unknown capability: the driver check alone decides (documented)
+        if not any(_covers(arches, gpu.capability) for arches in lists):
+            sm = "sm_%d%d" % gpu.capability
+            which = f"torch {release}" if release else "any release"
+            return f"{backend.name} builds of {which} lack {sm} ({gpu.name})"
+    return None
+
+
+def known_backends(channel: str) -> List[Backend]:
+    """Backends that have sub-indexes on ``channel``, best first."""
+    if channel == "stable":
+        names = {n for value in data.RELEASE_BACKENDS.values() for n in value.split()}
+    else:
+        names = set(data.PRERELEASE_BACKENDS[channel].split())
+    return sorted((parse_backend(n) for n in names), key=lambda b: b.rank, reverse=True)
+
+
+def sort_key(version: Version, backend: Optional[Backend]) -> Tuple:
+    """Preference among builds: any GPU build over CPU builds (even of a newer torch), then
+    the newest torch, then the most capable backend (our rank, not PEP 440's label order)."""
+    is_gpu = bool(backend and backend.is_gpu)
+    rank = backend.rank if backend else (-1, ())
+    return (is_gpu, Version(version.public), rank)
+
+
+@dataclass
+class Policy:
+    """The backend decision for one pip run.
+
+    ``fixed`` is set when the user (or the environment) fixed the backend: a configured
+    backend list, an explicit ``+label`` pin, an index URL that names a backend, or the label
+    of a torch already installed that stays. Otherwise the machine decides.
+    """
+
+    channel: str
+    machine: Optional[Machine] = None
+    fixed: Optional[Tuple[Backend, ...]] = None
+    fixed_by: str = ""
+
+    def pages(self) -> List[Backend]:
+        """The backend sub-indexes worth a request, best first."""
+        if self.fixed is not None:
+            return sorted(self.fixed, key=lambda b: b.rank, reverse=True)
+        assert self.machine is not None
+        return [b for b in known_backends(self.channel) if incompatibility(b, None, self.machine) is None]
+
+    def rejects(self, project: str, version: Version, backend: Optional[Backend]) -> Optional[str]:
+        """Why a build is not for this run; None when it may be installed."""
+        if backend is None:
+            return None
+        if self.fixed is not None:
+            if backend in self.fixed:
+                return None
+            return f"built for {backend}; {self.fixed_by} allows {', '.join(b.name for b in self.fixed)}"
+        assert self.machine is not None
+        reason = incompatibility(backend, release_of(project, version), self.machine)
+        return f"built for {backend}: {reason}" if reason else None

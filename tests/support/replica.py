@@ -1,0 +1,515 @@
+"""Loopback replica of the PyTorch wheel index (download.pytorch.org/whl) and a PyPI stand-in.
+
+Everything here is stdlib only.  The replica follows the facts collected in
+``/work/shared/reference/pytorch-index.md``: static PEP 503 pages in the exact shape
+``manage_v2.py`` writes them (``%2B`` in hrefs, literal ``+`` in anchor text,
+``#sha256=`` except on nightly, PEP 658 ``.metadata`` files advertised through both
+``data-dist-info-metadata`` and ``data-core-metadata``), channel-root files listed on every
+backend page, and an S3/CloudFront-like server (directory rewrite without redirect,
+``403 AccessDenied`` XML for missing keys, ``text/html`` whatever the ``Accept`` header).
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import hashlib
+import html
+import http.server
+import os
+import re
+import threading
+import urllib.parse
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+
+__all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "build_pytorch_index", "build_pypi", "IndexServer"]
+
+TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
+_ZIP_DATE = (2020, 1, 1, 0, 0, 0)
+_BACKEND_RE = re.compile(r"^(cpu|xpu|cu[0-9]+|rocm[0-9]+\.[0-9]+(\.[0-9]+)?)$")
+_LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
+S3_ACCESS_DENIED = (
+    b'<?xml version="1.0" encoding="UTF-8"?>'
+    b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+)
+
+
+# --------------------------------------------------------------------------------------------- wheels
+def _normalize(name: str) -> str:
+    """Wheel-file-name form of a distribution name: lowercase, runs of ``-_.`` -> ``_``."""
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def _canonical(name: str) -> str:
+    """PEP 503 canonical project name: lowercase, runs of ``-_.`` -> ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _record_hash(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def _sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def make_wheel(
+    dest_dir: Path,
+    name: str,
+    version: str,
+    tag: str = "py3-none-any",
+    requires: Sequence[str] = (),
+    requires_python: Optional[str] = None,
+) -> Path:
+    """Write a tiny valid wheel ``<name_normalized>-<version>-<tag>.whl`` into ``dest_dir``.
+
+    The wheel holds ``<name_normalized>/__init__.py`` (``__version__ = "<version>"``) and a
+    ``.dist-info`` with METADATA (2.1: Name, Version, Requires-Python, Requires-Dist), WHEEL
+    (``Root-Is-Purelib: true``, one ``Tag:`` line per expanded tag) and RECORD.  The PEP 658
+    file ``<wheel file name>.metadata`` (the exact METADATA bytes) is written beside it.
+    The file name keeps a literal ``+`` for local versions.  Returns the wheel path.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    norm = _normalize(name)
+    pys, abis, plats = tag.split("-")
+    tags = [f"{p}-{a}-{pl}" for p in pys.split(".") for a in abis.split(".") for pl in plats.split(".")]
+    meta = ["Metadata-Version: 2.1", f"Name: {name}", f"Version: {version}",
+            f"Summary: Synthetic {name} wheel for the ltt-hook test replica"]
+    if requires_python:
+        meta.append(f"Requires-Python: {requires_python}")
+    meta += [f"Requires-Dist: {req}" for req in requires]
+    metadata = ("\n".join(meta) + "\n").encode()
+    wheel_txt = ("Wheel-Version: 1.0\nGenerator: ltt-hook-replica\nRoot-Is-Purelib: true\n"
+                 + "".join(f"Tag: {t}\n" for t in tags)).encode()
+    dist_info = f"{norm}-{version}.dist-info"
+    members = [
+        (f"{norm}/__init__.py", f'__version__ = "{version}"\n'.encode()),
+        (f"{dist_info}/METADATA", metadata),
+        (f"{dist_info}/WHEEL", wheel_txt),
+    ]
+    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in members) + f"{dist_info}/RECORD,,\n"
+    members.append((f"{dist_info}/RECORD", record.encode()))
+    path = dest_dir / f"{norm}-{version}-{tag}.whl"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member, data in members:
+            info = zipfile.ZipInfo(member, date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    Path(f"{path}.metadata").write_bytes(metadata)
+    return path
+
+
+# --------------------------------------------------------------------------------------------- content
+@dataclass(frozen=True)
+class Release:
+    """One torch release line on the replica: versions, backend directories and Linux platform tag."""
+
+    torch: str
+    torchvision: Optional[str]
+    torchaudio: Optional[str]
+    backends: Tuple[str, ...]
+    platform: str  # "linux_x86_64" or "manylinux_2_28_x86_64"
+
+
+_M228 = "manylinux_2_28_x86_64"
+DEFAULT_RELEASES: Tuple[Release, ...] = (
+    Release("2.0.1", "0.15.2", "2.0.2", ("cpu", "cu117", "cu118", "rocm5.3", "rocm5.4.2"), "linux_x86_64"),
+    Release("2.5.1", "0.20.1", "2.5.1", ("cpu", "cu118", "cu121", "cu124", "rocm6.1", "rocm6.2", "xpu"),
+            "linux_x86_64"),
+    Release("2.7.1", "0.22.1", "2.7.1", ("cpu", "cu118", "cu126", "cu128", "rocm6.2.4", "rocm6.3", "xpu"), _M228),
+    Release("2.9.1", "0.24.1", "2.9.1", ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm6.3", "rocm6.4", "xpu"),
+            _M228),
+    Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228),
+    Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228),
+)
+
+NIGHTLY_TORCH, NIGHTLY_VISION = "2.15.0.dev20261101", "0.30.0.dev20261101"
+NIGHTLY_BACKENDS = ("cpu", "cu126", "cu130", "cu132", "cu134")
+NIGHTLY_TRITON = "3.6.0+git1a2b3c4d"
+TEST_TORCH, TEST_VISION = "2.15.0", "0.30.0"
+TEST_BACKENDS = ("cpu", "cu126", "cu130", "cu132")
+TORCH_BASE_REQUIRES = ("filelock", "typing-extensions>=4.10.0")
+
+# (directory relative to root, name, version, tag, requires, requires_python)
+_Spec = Tuple[str, str, str, str, Tuple[str, ...], Optional[str]]
+
+
+def _vkey(version: str) -> Tuple[int, ...]:
+    m = re.match(r"\d+(\.\d+)*", version)
+    return tuple(int(x) for x in m.group().split(".")) if m else (0,)
+
+
+def _torch_requires_python(version: str) -> str:
+    v = _vkey(version) + (0, 0)
+    return ">=3.8" if v[:2] < (2, 5) else ">=3.9" if v[:2] < (2, 9) else ">=3.10"
+
+
+def cuda_runtime_pin(backend: str) -> Optional[str]:
+    """The NVIDIA runtime requirement a Linux x86_64 CUDA torch wheel of ``backend`` carries, or None."""
+    m = re.fullmatch(r"cu(\d+)(\d)", backend)
+    if not m or int(m.group(1)) < 11:
+        return None
+    major, minor = int(m.group(1)), m.group(2)
+    if major == 11:
+        pin = f"nvidia-cuda-runtime-cu11==11.{minor}.89"
+    elif major == 12:
+        pin = f"nvidia-cuda-runtime-cu12==12.{minor}.77"
+    else:
+        pin = f"nvidia-cuda-runtime=={major}.{minor}.48"
+    return f"{pin}; {_LINUX_X86}"
+
+
+def _torch_requires(backend: str) -> Tuple[str, ...]:
+    pin = cuda_runtime_pin(backend)
+    return TORCH_BASE_REQUIRES + ((pin,) if pin else ())
+
+
+def _replica_specs(releases: Sequence[Release], python_tags: Sequence[str], nightly: bool,
+                   test: bool) -> Iterator[_Spec]:
+    """Every wheel of the replica, as (directory, name, version, tag, requires, requires_python)."""
+    for rel in releases:
+        rp = _torch_requires_python(rel.torch)
+        for b in rel.backends:
+            for py in python_tags:
+                tag = f"{py}-{py}-{rel.platform}"
+                yield f"whl/{b}", "torch", f"{rel.torch}+{b}", tag, _torch_requires(b), rp
+                if rel.torchvision:
+                    yield (f"whl/{b}", "torchvision", f"{rel.torchvision}+{b}", tag,
+                           ("numpy", f"torch=={rel.torch}"), rp)
+                if rel.torchaudio:
+                    yield f"whl/{b}", "torchaudio", f"{rel.torchaudio}+{b}", tag, (f"torch=={rel.torch}",), rp
+        if _vkey(rel.torch) >= (2, 5):
+            yield "whl/cpu", "torch", rel.torch, "cp311-none-macosx_11_0_arm64", TORCH_BASE_REQUIRES, rp
+    channels = []
+    if nightly:
+        channels.append(("whl/nightly", NIGHTLY_BACKENDS, NIGHTLY_TORCH, NIGHTLY_VISION))
+    if test:
+        channels.append(("whl/test", TEST_BACKENDS, TEST_TORCH, TEST_VISION))
+    for prefix, backends, tv, vv in channels:
+        rp = _torch_requires_python(tv)
+        for b in backends:
+            treq = _torch_requires(b)
+            if prefix == "whl/nightly" and b.startswith("cu"):
+                treq += (f'pytorch-triton=={NIGHTLY_TRITON}; platform_system == "Linux"',)
+            for py in python_tags:
+                tag = f"{py}-{py}-{_M228}"
+                yield f"{prefix}/{b}", "torch", f"{tv}+{b}", tag, treq, rp
+                yield f"{prefix}/{b}", "torchvision", f"{vv}+{b}", tag, ("numpy", f"torch=={tv}"), rp
+        if prefix == "whl/nightly":
+            for py in python_tags:
+                yield prefix, "pytorch-triton", NIGHTLY_TRITON, f"{py}-{py}-{_M228}", (), rp
+
+
+# --------------------------------------------------------------------------------------------- pages
+def _project_of(filename: str) -> str:
+    return filename.split("-", 1)[0].lower().replace("_", "-")
+
+
+def _write_page(path: Path, body_lines: Sequence[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "<!DOCTYPE html>\n<html>\n  <body>\n" + "".join(f"    {line}\n" for line in body_lines)
+    path.write_text(text + f"  </body>\n</html>\n<!--TIMESTAMP {TIMESTAMP}-->\n", encoding="utf-8")
+
+
+def _write_project_list(path: Path, projects: Set[str]) -> None:
+    _write_page(path, [f'<a href="{p}/">{p}</a><br/>' for p in sorted(projects)])
+
+
+def _anchor(href: str, text: str, sha: Optional[str], meta_sha: Optional[str],
+            requires_python: Optional[str] = None) -> str:
+    attrs = f' data-requires-python="{html.escape(requires_python)}"' if requires_python else ""
+    if meta_sha:
+        attrs += f' data-dist-info-metadata="sha256={meta_sha}" data-core-metadata="sha256={meta_sha}"'
+    return f'<a href="{href}{"#sha256=" + sha if sha else ""}"{attrs}>{text}</a><br/>'
+
+
+def _write_channel(root: Path, prefix: str, with_hash: bool) -> None:
+    """Write the four page shapes of one channel (``whl``, ``whl/nightly``...) from the files on disk."""
+    chan = root / prefix
+    backends = sorted(d.name for d in chan.iterdir() if d.is_dir() and _BACKEND_RE.match(d.name))
+    root_files = sorted(chan.glob("*.whl"))
+    per_backend = {b: sorted((chan / b).glob("*.whl")) + root_files for b in backends}
+    union: Dict[str, List[Path]] = {}
+    for f in set(root_files).union(*per_backend.values()):
+        union.setdefault(_project_of(f.name), []).append(f)
+
+    def anchors(files: Sequence[Path]) -> List[str]:
+        out = []
+        for f in sorted(files, key=lambda p: p.relative_to(root).as_posix()):
+            key = f.relative_to(root).as_posix()
+            meta = Path(f"{f}.metadata")
+            out.append(_anchor("/" + key.replace("+", "%2B"), f.name, _sha256_file(f) if with_hash else None,
+                               _sha256_file(meta) if meta.exists() else None))
+        return out
+
+    for b, files in per_backend.items():
+        by_project: Dict[str, List[Path]] = {}
+        for f in files:
+            by_project.setdefault(_project_of(f.name), []).append(f)
+        for project, pfiles in by_project.items():
+            _write_page(chan / b / project / "index.html", [f"<h1>Links for {project}</h1>"] + anchors(pfiles))
+        _write_project_list(chan / b / "index.html", set(by_project))
+    for project, pfiles in union.items():
+        _write_page(chan / project / "index.html", [f"<h1>Links for {project}</h1>"] + anchors(pfiles))
+    _write_project_list(chan / "index.html", set(union))
+
+
+def build_pytorch_index(
+    root: Path,
+    releases: Sequence[Release] = DEFAULT_RELEASES,
+    python_tags: Sequence[str] = ("cp311", "cp312"),
+    nightly: bool = True,
+    test: bool = True,
+) -> None:
+    """Write the static replica tree under ``root/whl`` (serve ``root``; the index base is ``<url>/whl``).
+
+    Stable ``whl/<backend>/``, and when asked ``whl/nightly/<backend>/`` (no ``#sha256=``) and
+    ``whl/test/<backend>/``; each channel gets ``<backend>/<project>/``, ``<backend>/``,
+    ``<project>/`` (union of all backends) and a channel project list.
+    """
+    root = Path(root)
+    for subdir, name, version, tag, requires, rp in _replica_specs(releases, python_tags, nightly, test):
+        make_wheel(root / subdir, name, version, tag, requires, rp)
+    (root / "whl").mkdir(parents=True, exist_ok=True)
+    _write_channel(root, "whl", with_hash=True)
+    if nightly:
+        _write_channel(root, "whl/nightly", with_hash=False)
+    if test:
+        _write_channel(root, "whl/test", with_hash=True)
+
+
+# --------------------------------------------------------------------------------------------- PyPI
+_REQ_RE = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*\(?([^;)]*)\)?\s*(?:;.*)?$")
+_DEFAULT_DEP_VERSIONS = {"filelock": "3.20.0", "typing-extensions": "4.15.0", "numpy": "2.3.4"}
+
+
+def _dependency_wheels(requirements: Sequence[str], exclude: Set[str]) -> Dict[str, Set[str]]:
+    """Versions needed to satisfy ``requirements``: every exact pin, plus one version for the rest."""
+    pins: Dict[str, Set[str]] = {}
+    floors: Dict[str, List[str]] = {}
+    for req in requirements:
+        m = _REQ_RE.match(req)
+        if not m or _canonical(m.group(1)) in exclude:
+            continue
+        name = _canonical(m.group(1))
+        clauses = [c.strip() for c in m.group(2).split(",") if c.strip()]
+        exact = [c[2:].strip() for c in clauses if c.startswith("==") and not c.startswith("===") and "*" not in c]
+        if exact:
+            pins.setdefault(name, set()).add(exact[0])
+        else:
+            floors.setdefault(name, []).extend(
+                re.sub(r"^(>=|~=|>)", "", c).strip() for c in clauses if c[:2] in (">=", "~=") or c[:1] == ">")
+    for name, lows in floors.items():
+        candidates = [_DEFAULT_DEP_VERSIONS.get(name, "1.0")] + lows
+        pins.setdefault(name, set()).add(max(candidates, key=_vkey))
+    return pins
+
+
+def build_pypi(
+    root: Path,
+    pytorch_root: Optional[Path] = None,
+    extra: Sequence[Tuple[str, str, Sequence[str]]] = (),
+) -> None:
+    """Write a PEP 503 PyPI stand-in: ``root/simple/<project>/index.html`` and ``root/files/*.whl``.
+
+    Holds unlabelled ``torch 2.14.1`` and ``torchvision 0.29.1`` (cp311/cp312 manylinux_2_28),
+    ``pystiche 1.0.1`` and a tiny py3-none-any wheel for every dependency the replica's wheels
+    reference (scanned from ``pytorch_root``'s ``.metadata`` files if given, else computed from
+    DEFAULT_RELEASES), plus the ``extra`` ``(name, version, requires)`` wheels.  Projects that
+    live on the replica itself (torch, torchvision, torchaudio, pytorch-triton) are not auto-added.
+    """
+    root = Path(root)
+    files = root / "files"
+    builtin: List[Tuple[str, str, str, Tuple[str, ...], Optional[str]]] = []
+    for py in ("cp311", "cp312"):
+        tag = f"{py}-{py}-{_M228}"
+        builtin.append(("torch", "2.14.1", tag, _torch_requires("cu130"), ">=3.10"))
+        builtin.append(("torchvision", "0.29.1", tag, ("numpy", "torch==2.14.1"), ">=3.10"))
+    builtin.append(("pystiche", "1.0.1", "py3-none-any", ("torch>=1.7.1", "torchvision>=0.8.2"), ">=3.6"))
+    builtin += [(n, v, "py3-none-any", tuple(r), None) for n, v, r in extra]
+
+    requirements: List[str] = []
+    replica_names: Set[str] = set()
+    if pytorch_root is not None:
+        parser = email.parser.BytesParser()
+        for meta in Path(pytorch_root).rglob("*.whl.metadata"):
+            msg = parser.parsebytes(meta.read_bytes())
+            replica_names.add(_canonical(msg["Name"]))
+            requirements += msg.get_all("Requires-Dist") or []
+    else:
+        for _dir, name, _v, _t, reqs, _rp in _replica_specs(DEFAULT_RELEASES, ("cp311",), True, True):
+            replica_names.add(_canonical(name))
+            requirements += reqs
+    for _n, _v, _t, reqs, _rp in builtin:
+        requirements += reqs
+    exclude = replica_names | {"torch", "torchvision", "torchaudio", "pystiche"}
+    seen = {(_canonical(n), v) for n, v, _t, _r, _rp in builtin}
+    for name, versions in sorted(_dependency_wheels(requirements, exclude).items()):
+        builtin += [(name, v, "py3-none-any", (), None) for v in sorted(versions, key=_vkey)
+                    if (name, v) not in seen]
+
+    projects: Dict[str, List[Tuple[Path, Optional[str]]]] = {}
+    for name, version, tag, reqs, rp in builtin:
+        wheel = make_wheel(files, name, version, tag, reqs, rp)
+        projects.setdefault(_canonical(name), []).append((wheel, rp))
+    for project, wheels in projects.items():
+        lines = [f"<h1>Links for {project}</h1>"]
+        for wheel, rp in sorted(set(wheels)):
+            href = "../../files/" + urllib.parse.quote(wheel.name)
+            lines.append(_anchor(href, wheel.name, _sha256_file(wheel),
+                                 _sha256_file(Path(f"{wheel}.metadata")), rp))
+        _write_page(root / "simple" / project / "index.html", lines)
+    _write_project_list(root / "simple" / "index.html", set(projects))
+
+
+# --------------------------------------------------------------------------------------------- server
+class IndexServer:
+    """Threaded loopback HTTP server for a replica tree, usable as a context manager.
+
+    * ``url``: ``http://127.0.0.1:PORT`` (ephemeral port).
+    * ``requests``: ``(method, raw path, status, bytes sent)`` per answered request.
+    * ``fault`` (settable at any time): None, ``"403"`` (S3 XML for everything), ``"garbage"``
+      (200 ``text/html`` with random non-HTML bytes for pages: base64 of random data, so valid UTF-8
+      without markup and pip reports "no matching distribution" instead of crashing on a decode
+      error; files are served normally),
+      ``"hang"`` (wait 60 s, cut short by ``stop()``, then answer normally) or ``"500"``.
+    * ``missing``: ``"403"`` (S3 ``AccessDenied`` XML, like the real index) or ``"404"``.
+    * ``auth``: ``(user, password)`` to require HTTP Basic auth (401 otherwise).
+    """
+
+    HANG_SECONDS = 60.0
+
+    def __init__(self, root: Path, *, missing: str = "403", auth: Optional[Tuple[str, str]] = None) -> None:
+        if missing not in ("403", "404"):
+            raise ValueError(f"missing must be '403' or '404', not {missing!r}")
+        self.root = Path(root).resolve()
+        self.missing = missing
+        self.auth = auth
+        self.fault: Optional[str] = None
+        self.requests: List[Tuple[str, str, int, int]] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._httpd: Optional[http.server.ThreadingHTTPServer] = None
+        self._thread: Optional[threading.Thread] = None
+        self.url = ""
+
+    def clear(self) -> None:
+        """Empty the request log."""
+        with self._lock:
+            self.requests.clear()
+
+    def start(self) -> "IndexServer":
+        """Bind 127.0.0.1 on an ephemeral port and serve from a daemon thread."""
+        if self._httpd is not None:
+            return self
+        self._stopping.clear()
+        httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        httpd.daemon_threads = True
+        httpd.block_on_close = False  # a hanging handler must not delay stop()
+        self._httpd = httpd
+        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"IndexServer{self.url}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; releases handlers stuck in a ``"hang"`` fault."""
+        if self._httpd is None:
+            return
+        self._stopping.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._httpd = self._thread = None
+
+    def __enter__(self) -> "IndexServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _log(self, method: str, path: str, status: int, sent: int) -> None:
+        with self._lock:
+            self.requests.append((method, path, status, sent))
+
+    def _resolve(self, raw_path: str) -> Tuple[Optional[Path], bool]:
+        """Map a request path to (file or None, is_page) with the CloudFront rewrite rule."""
+        path = urllib.parse.unquote(urllib.parse.urlsplit(raw_path).path)
+        parts = [p for p in path.split("/") if p]
+        if any(p in (".", "..") or "\\" in p for p in parts):
+            return None, False
+        target = self.root.joinpath(*parts)
+        if path.endswith("/") or not parts or "." not in parts[-1] or target.is_dir():
+            target = target / "index.html"
+        return (target if target.is_file() else None), target.name == "index.html"
+
+
+def _make_handler(server: IndexServer) -> type:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "ltt-replica"
+        sys_version = ""
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - silence stderr
+            pass
+
+        def _send(self, status: int, body: bytes, ctype: str, extra: Sequence[Tuple[str, str]] = ()) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in extra:
+                self.send_header(key, value)
+            self.end_headers()
+            sent = 0
+            if self.command != "HEAD":
+                try:
+                    self.wfile.write(body)
+                    sent = len(body)
+                except OSError:
+                    pass
+            server._log(self.command, self.path, status, sent)
+
+        def _denied(self) -> None:
+            self._send(403, S3_ACCESS_DENIED, "application/xml")
+
+        def _handle(self) -> None:
+            fault = server.fault
+            if fault == "hang":
+                server._stopping.wait(IndexServer.HANG_SECONDS)
+                if server._stopping.is_set():
+                    self.close_connection = True
+                    server._log(self.command, self.path, 0, 0)
+                    return
+            elif fault == "403":
+                return self._denied()
+            elif fault == "500":
+                return self._send(500, b"Internal Server Error\n", "text/plain")
+            if server.auth is not None:
+                expected = base64.b64encode(":".join(server.auth).encode()).decode()
+                if self.headers.get("Authorization", "") != f"Basic {expected}":
+                    return self._send(401, b"Unauthorized\n", "text/plain",
+                                      [("WWW-Authenticate", 'Basic realm="mirror"')])
+            target, is_page = server._resolve(self.path)
+            if fault == "garbage" and is_page:
+                return self._send(200, base64.b64encode(os.urandom(384)), "text/html")
+            if target is None:
+                if server.missing == "404":
+                    return self._send(404, b"Not Found\n", "text/plain")
+                return self._denied()
+            ctype = "text/html" if target.suffix == ".html" else "application/octet-stream"
+            self._send(200, target.read_bytes(), ctype)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._handle()
+
+        def do_HEAD(self) -> None:  # noqa: N802
+            self._handle()
+
+    return Handler
