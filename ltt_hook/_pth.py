@@ -89,10 +89,16 @@ class LttFinder:
         return spec
 
 
+_failed = []
+
+
 def _patch(name, module):
+    if _failed:
+        return
     try:
         from ltt_hook import pip_patch
     except BaseException as exc:  # never let anything escape into pip's import
+        _failed.append(exc)
         sys.stderr.write("WARNING: ltt-hook could not load (%s: %s); pip runs unpatched.\n"
                          % (type(exc).__name__, exc))
         return

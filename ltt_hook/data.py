@@ -94,6 +94,17 @@ RELEASE_BACKENDS = {
     "2.14": "cpu cu126 cu130 cu132 rocm7.2 rocm7.14 xpu",
 }
 
+#: Python versions (minor, inclusive range) with wheels per torch release; pages of releases
+#: without a wheel for the running Python are not requested.
+#: Source: pytorch-index reference §5 ("Python (wheels)" column).
+RELEASE_PYTHONS = {
+    "1.8": "3.6 3.9", "1.9": "3.6 3.9", "1.10": "3.6 3.9", "1.11": "3.7 3.10", "1.12": "3.7 3.10",
+    "1.13": "3.7 3.10", "2.0": "3.8 3.11", "2.1": "3.8 3.11", "2.2": "3.8 3.12", "2.3": "3.8 3.12",
+    "2.4": "3.8 3.12", "2.5": "3.9 3.13", "2.6": "3.9 3.13", "2.7": "3.9 3.13", "2.8": "3.9 3.13",
+    "2.9": "3.10 3.14", "2.10": "3.10 3.14", "2.11": "3.10 3.14", "2.12": "3.10 3.14",
+    "2.13": "3.10 3.14", "2.14": "3.10 3.14",
+}
+
 #: Backends on the pre-release channels (they carry only the release in progress).
 #: Source: test-infra ``generate_binary_build_matrix.py`` (nightly 2.15, candidate 2.14).
 PRERELEASE_BACKENDS = {

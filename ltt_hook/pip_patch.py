@@ -29,6 +29,7 @@ import platform
 import sys
 from typing import Any, Callable, Dict, List, Optional, Set
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
@@ -114,6 +115,7 @@ class Run:
         self.config = config
         self.requested: Set[str] = set()
         self.pins: Set[Backend] = set()
+        self.torch_specifiers: List[Any] = []
         self._policy: Optional[Policy] = None
 
     # -- what the user said explicitly
@@ -156,7 +158,9 @@ class Run:
         elif installed is not None:
             policy = Policy(channel, fixed=(installed,), fixed_by=f"the installed torch (+{installed})")
         else:
-            policy = Policy(channel, machine=detection.detect())
+            python = None if getattr(self.options, "python_version", None) else sys.version_info[:2]
+            specifiers = [SpecifierSet(str(s)) for s in self.torch_specifiers]
+            policy = Policy(channel, machine=detection.detect(), python=python, torch_specifiers=specifiers)
         self._policy = policy
         _log_decision(self, policy)
         return policy
@@ -378,6 +382,8 @@ def _patch_req_command(mod: Any) -> None:
                 continue
             if not getattr(ireq, "constraint", False):
                 run.requested.add(canonicalize_name(req.name))
+            if canonicalize_name(req.name) == "torch" and str(req.specifier):
+                run.torch_specifiers.append(req.specifier)
             for spec in req.specifier:
                 if spec.operator in ("==", "===") and "+" in spec.version:
                     backend = backend_from_label(spec.version.split("+", 1)[1])

@@ -6,9 +6,10 @@ no pip imports, so it is unit-tested directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from . import data
@@ -151,6 +152,21 @@ def sort_key(version: Version, backend: Optional[Backend]) -> Tuple:
     return (is_gpu, Version(version.public), rank)
 
 
+def _release_matches(release: str, python: Optional[Tuple[int, int]], torch: Sequence[SpecifierSet]) -> bool:
+    """Whether ``release`` has wheels for ``python`` and may satisfy the torch specifiers."""
+    if python is not None:
+        low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
+        if not low <= python <= high:
+            return False
+    patches = [f"{release}.{patch}" for patch in range(10)]
+    return all(any(spec.contains(v, prereleases=True) for v in patches) for spec in torch)
+
+
+def _best(backends: Sequence[Backend], release: Optional[Version], machine: Machine) -> Optional[Backend]:
+    fitting = [b for b in backends if incompatibility(b, release, machine) is None]
+    return max(fitting, key=lambda b: b.rank) if fitting else None
+
+
 @dataclass
 class Policy:
     """The backend decision for one pip run.
@@ -164,13 +180,32 @@ class Policy:
     machine: Optional[Machine] = None
     fixed: Optional[Tuple[Backend, ...]] = None
     fixed_by: str = ""
+    #: The target Python (major, minor); None when unknown (``pip download --python-version``).
+    python: Optional[Tuple[int, int]] = None
+    #: Specifiers the user put on torch (requirements and constraints).
+    torch_specifiers: List[SpecifierSet] = field(default_factory=list)
 
     def pages(self) -> List[Backend]:
-        """The backend sub-indexes worth a request, best first."""
+        """The backend sub-indexes worth a request, best first.
+
+        Each page is an HTTP request, so only pages that can hold the chosen build are
+        consulted: for every torch release that has wheels for this Python (and that the
+        user's torch specifiers admit), the best backend this machine runs; plus ``cpu``,
+        the fallback when no GPU build fits. A pre-release channel carries one release.
+        """
         if self.fixed is not None:
             return sorted(self.fixed, key=lambda b: b.rank, reverse=True)
         assert self.machine is not None
-        return [b for b in known_backends(self.channel) if incompatibility(b, None, self.machine) is None]
+        cpu = parse_backend("cpu")
+        chosen = {cpu}
+        if self.channel == "stable":
+            for release, names in data.RELEASE_BACKENDS.items():
+                if _release_matches(release, self.python, self.torch_specifiers):
+                    best = _best([parse_backend(n) for n in names.split()], Version(release), self.machine)
+                    chosen.add(best or cpu)
+        else:
+            chosen.add(_best(known_backends(self.channel), None, self.machine) or cpu)
+        return sorted(chosen, key=lambda b: b.rank, reverse=True)
 
     def rejects(self, project: str, version: Version, backend: Optional[Backend]) -> Optional[str]:
         """Why a build is not for this run; None when it may be installed."""
