@@ -22,8 +22,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 __all__ = [
     "DEFAULT_DRIVER",
@@ -280,7 +280,7 @@ out.write("Tue Jan 14 10:00:00 2025       \n")
 out.write(rule + "\n")
 out.write("|" + (" NVIDIA-SMI %-22s Driver Version: %-14s CUDA Version: %s"
                  % (driver, driver, "%d.%d" % (major, minor // 10))).ljust(W) + "|\n")
-out.write("|" + "+".join("-" * w for w in (41, 24, 22)) + "|\n")
+out.write("|" + "+".join("-" * w for w in (41, 24, 22)) + "+\n")
 out.write(row(" GPU  Name                 Persistence-M ", " Bus-Id          Disp.A ",
               " Volatile Uncorr. ECC "))
 out.write(row(" Fan  Temp   Perf          Pwr:Usage/Cap ", "           Memory-Usage ",
@@ -289,7 +289,7 @@ out.write(row("", "", "               MIG M. "))
 out.write("|" + "+".join("=" * w for w in (41, 24, 22)) + "|\n")
 for n, (cc, name) in enumerate(gpus):
     bus_id = gpu_fields(n, cc, name)["pci.bus_id"]
-    out.write(row(" %3d  %-29s Off " % (n, name[:29]), "   %s Off " % bus_id,
+    out.write(row(" %3d  %-30s Off " % (n, name[:30]), "   %s Off " % bus_id,
                   "                  N/A "))
     out.write(row("  0%   35C    P8             20W /  350W ", "       1MiB /  24576MiB ",
                   "      0%      Default "))
@@ -297,9 +297,11 @@ for n, (cc, name) in enumerate(gpus):
     out.write("+" + "+".join("-" * w for w in (41, 24, 22)) + "+\n")
 out.write("\n")
 out.write(rule + "\n")
-for text in (" Processes:",
-             "  GPU   GI   CI        PID   Type   Process name                              GPU Memory",
-             "        ID   ID                                                               Usage",):
+for text in (
+    " Processes:",
+    "  GPU   GI   CI        PID   Type   Process name" + " " * 30 + "GPU Memory",
+    "        ID   ID" + " " * 63 + "Usage",
+):
     out.write("|" + text.ljust(W) + "|\n")
 out.write("|" + "=" * W + "|\n")
 out.write("|" + "  No running processes found".ljust(W) + "|\n")
@@ -419,7 +421,9 @@ def _write(path: Path, text: str) -> None:
     path.write_text(text)
 
 
-def _pci_device(root: Path, slot: str, vendor: int, device: int, pci_class: int, driver: str) -> None:
+def _pci_device(
+    root: Path, slot: str, vendor: int, device: int, pci_class: int, driver: str
+) -> None:
     """Create a PCI function the way sysfs lays it out.
 
     The function lives in ``sys/devices/pci0000:00/<slot>``;

@@ -1,12 +1,8 @@
-"""Loopback replica of the PyTorch wheel index (download.pytorch.org/whl) and a PyPI stand-in.
+"""Loopback replica of the PyTorch wheel index (download.pytorch.org/whl) and a PyPI stand-in (stdlib only).
 
-Everything here is stdlib only.  The replica follows the facts collected in
-``/work/shared/reference/pytorch-index.md``: static PEP 503 pages in the exact shape
-``manage_v2.py`` writes them (``%2B`` in hrefs, literal ``+`` in anchor text,
-``#sha256=`` except on nightly, PEP 658 ``.metadata`` files advertised through both
-``data-dist-info-metadata`` and ``data-core-metadata``), channel-root files listed on every
-backend page, and an S3/CloudFront-like server (directory rewrite without redirect,
-``403 AccessDenied`` XML for missing keys, ``text/html`` whatever the ``Accept`` header).
+Follows /work/shared/reference/pytorch-index.md: static PEP 503 pages shaped like ``manage_v2.py``'s
+(``%2B`` in hrefs, ``#sha256=`` except on nightly, PEP 658 ``.metadata`` attributes, channel-root files on
+every backend page), served S3/CloudFront-style (rewrite to index.html, 403 XML for missing keys).
 """
 
 from __future__ import annotations
@@ -27,43 +23,29 @@ from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "build_pytorch_index", "build_pypi", "IndexServer"]
 
-TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
+_TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 _BACKEND_RE = re.compile(r"^(cpu|xpu|cu[0-9]+|rocm[0-9]+\.[0-9]+(\.[0-9]+)?)$")
 _LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
-S3_ACCESS_DENIED = (
-    b'<?xml version="1.0" encoding="UTF-8"?>'
-    b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
-)
+_S3_ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>'
+                    b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
 
 
 # --------------------------------------------------------------------------------------------- wheels
-def _normalize(name: str) -> str:
-    """Wheel-file-name form of a distribution name: lowercase, runs of ``-_.`` -> ``_``."""
+def _normalize(name: str) -> str:  # wheel file name form
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def _canonical(name: str) -> str:
-    """PEP 503 canonical project name: lowercase, runs of ``-_.`` -> ``-``."""
+def _canonical(name: str) -> str:  # PEP 503 project name
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
 def _sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def make_wheel(
-    dest_dir: Path,
-    name: str,
-    version: str,
-    tag: str = "py3-none-any",
-    requires: Sequence[str] = (),
-    requires_python: Optional[str] = None,
-) -> Path:
+def make_wheel(dest_dir: Path, name: str, version: str, tag: str = "py3-none-any",
+               requires: Sequence[str] = (), requires_python: Optional[str] = None) -> Path:
     """Write a tiny valid wheel ``<name_normalized>-<version>-<tag>.whl`` into ``dest_dir``.
 
     The wheel holds ``<name_normalized>/__init__.py`` (``__version__ = "<version>"``) and a
@@ -91,7 +73,8 @@ def make_wheel(
         (f"{dist_info}/METADATA", metadata),
         (f"{dist_info}/WHEEL", wheel_txt),
     ]
-    record = "".join(f"{p},{_record_hash(d)},{len(d)}\n" for p, d in members) + f"{dist_info}/RECORD,,\n"
+    b64 = lambda d: base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b"=").decode()  # noqa: E731
+    record = "".join(f"{p},sha256={b64(d)},{len(d)}\n" for p, d in members) + f"{dist_info}/RECORD,,\n"
     members.append((f"{dist_info}/RECORD", record.encode()))
     path = dest_dir / f"{norm}-{version}-{tag}.whl"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -128,12 +111,12 @@ DEFAULT_RELEASES: Tuple[Release, ...] = (
     Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228),
 )
 
-NIGHTLY_TORCH, NIGHTLY_VISION = "2.15.0.dev20261101", "0.30.0.dev20261101"
-NIGHTLY_BACKENDS = ("cpu", "cu126", "cu130", "cu132", "cu134")
-NIGHTLY_TRITON = "3.6.0+git1a2b3c4d"
-TEST_TORCH, TEST_VISION = "2.15.0", "0.30.0"
-TEST_BACKENDS = ("cpu", "cu126", "cu130", "cu132")
-TORCH_BASE_REQUIRES = ("filelock", "typing-extensions>=4.10.0")
+_NIGHTLY_TORCH, _NIGHTLY_VISION = "2.15.0.dev20261101", "0.30.0.dev20261101"
+_NIGHTLY_BACKENDS = ("cpu", "cu126", "cu130", "cu132", "cu134")
+_NIGHTLY_TRITON = "3.6.0+git1a2b3c4d"
+_TEST_TORCH, _TEST_VISION = "2.15.0", "0.30.0"
+_TEST_BACKENDS = ("cpu", "cu126", "cu130", "cu132")
+_TORCH_BASE_REQUIRES = ("filelock", "typing-extensions>=4.10.0")
 
 # (directory relative to root, name, version, tag, requires, requires_python)
 _Spec = Tuple[str, str, str, str, Tuple[str, ...], Optional[str]]
@@ -149,24 +132,20 @@ def _torch_requires_python(version: str) -> str:
     return ">=3.8" if v[:2] < (2, 5) else ">=3.9" if v[:2] < (2, 9) else ">=3.10"
 
 
-def cuda_runtime_pin(backend: str) -> Optional[str]:
-    """The NVIDIA runtime requirement a Linux x86_64 CUDA torch wheel of ``backend`` carries, or None."""
-    m = re.fullmatch(r"cu(\d+)(\d)", backend)
-    if not m or int(m.group(1)) < 11:
+def _cuda_runtime_pin(backend: str) -> Optional[str]:
+    """NVIDIA runtime pin of a CUDA torch wheel: cu126 -> nvidia-cuda-runtime-cu12==12.6.77; ..."""
+    m = re.fullmatch(r"cu(1[1-9])(\d)", backend)
+    if not m:
         return None
-    major, minor = int(m.group(1)), m.group(2)
-    if major == 11:
-        pin = f"nvidia-cuda-runtime-cu11==11.{minor}.89"
-    elif major == 12:
-        pin = f"nvidia-cuda-runtime-cu12==12.{minor}.77"
-    else:
-        pin = f"nvidia-cuda-runtime=={major}.{minor}.48"
-    return f"{pin}; {_LINUX_X86}"
+    major, minor = m.groups()
+    name, patch = {"11": ("nvidia-cuda-runtime-cu11", 89), "12": ("nvidia-cuda-runtime-cu12", 77)}.get(
+        major, ("nvidia-cuda-runtime", 48))
+    return f"{name}=={major}.{minor}.{patch}; {_LINUX_X86}"
 
 
 def _torch_requires(backend: str) -> Tuple[str, ...]:
-    pin = cuda_runtime_pin(backend)
-    return TORCH_BASE_REQUIRES + ((pin,) if pin else ())
+    pin = _cuda_runtime_pin(backend)
+    return _TORCH_BASE_REQUIRES + ((pin,) if pin else ())
 
 
 def _replica_specs(releases: Sequence[Release], python_tags: Sequence[str], nightly: bool,
@@ -184,25 +163,25 @@ def _replica_specs(releases: Sequence[Release], python_tags: Sequence[str], nigh
                 if rel.torchaudio:
                     yield f"whl/{b}", "torchaudio", f"{rel.torchaudio}+{b}", tag, (f"torch=={rel.torch}",), rp
         if _vkey(rel.torch) >= (2, 5):
-            yield "whl/cpu", "torch", rel.torch, "cp311-none-macosx_11_0_arm64", TORCH_BASE_REQUIRES, rp
+            yield "whl/cpu", "torch", rel.torch, "cp311-none-macosx_11_0_arm64", _TORCH_BASE_REQUIRES, rp
     channels = []
     if nightly:
-        channels.append(("whl/nightly", NIGHTLY_BACKENDS, NIGHTLY_TORCH, NIGHTLY_VISION))
+        channels.append(("whl/nightly", _NIGHTLY_BACKENDS, _NIGHTLY_TORCH, _NIGHTLY_VISION))
     if test:
-        channels.append(("whl/test", TEST_BACKENDS, TEST_TORCH, TEST_VISION))
+        channels.append(("whl/test", _TEST_BACKENDS, _TEST_TORCH, _TEST_VISION))
     for prefix, backends, tv, vv in channels:
         rp = _torch_requires_python(tv)
         for b in backends:
             treq = _torch_requires(b)
             if prefix == "whl/nightly" and b.startswith("cu"):
-                treq += (f'pytorch-triton=={NIGHTLY_TRITON}; platform_system == "Linux"',)
+                treq += (f'pytorch-triton=={_NIGHTLY_TRITON}; platform_system == "Linux"',)
             for py in python_tags:
                 tag = f"{py}-{py}-{_M228}"
                 yield f"{prefix}/{b}", "torch", f"{tv}+{b}", tag, treq, rp
                 yield f"{prefix}/{b}", "torchvision", f"{vv}+{b}", tag, ("numpy", f"torch=={tv}"), rp
         if prefix == "whl/nightly":
             for py in python_tags:
-                yield prefix, "pytorch-triton", NIGHTLY_TRITON, f"{py}-{py}-{_M228}", (), rp
+                yield prefix, "pytorch-triton", _NIGHTLY_TRITON, f"{py}-{py}-{_M228}", (), rp
 
 
 # --------------------------------------------------------------------------------------------- pages
@@ -213,7 +192,7 @@ def _project_of(filename: str) -> str:
 def _write_page(path: Path, body_lines: Sequence[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "<!DOCTYPE html>\n<html>\n  <body>\n" + "".join(f"    {line}\n" for line in body_lines)
-    path.write_text(text + f"  </body>\n</html>\n<!--TIMESTAMP {TIMESTAMP}-->\n", encoding="utf-8")
+    path.write_text(text + f"  </body>\n</html>\n<!--TIMESTAMP {_TIMESTAMP}-->\n", encoding="utf-8")
 
 
 def _write_project_list(path: Path, projects: Set[str]) -> None:
@@ -234,9 +213,7 @@ def _write_channel(root: Path, prefix: str, with_hash: bool) -> None:
     backends = sorted(d.name for d in chan.iterdir() if d.is_dir() and _BACKEND_RE.match(d.name))
     root_files = sorted(chan.glob("*.whl"))
     per_backend = {b: sorted((chan / b).glob("*.whl")) + root_files for b in backends}
-    union: Dict[str, List[Path]] = {}
-    for f in set(root_files).union(*per_backend.values()):
-        union.setdefault(_project_of(f.name), []).append(f)
+    all_files = sorted(set(root_files).union(*per_backend.values()))
 
     def anchors(files: Sequence[Path]) -> List[str]:
         out = []
@@ -247,25 +224,18 @@ def _write_channel(root: Path, prefix: str, with_hash: bool) -> None:
                                _sha256_file(meta) if meta.exists() else None))
         return out
 
-    for b, files in per_backend.items():
+    for directory, files in [(chan / b, fs) for b, fs in per_backend.items()] + [(chan, all_files)]:
         by_project: Dict[str, List[Path]] = {}
         for f in files:
             by_project.setdefault(_project_of(f.name), []).append(f)
         for project, pfiles in by_project.items():
-            _write_page(chan / b / project / "index.html", [f"<h1>Links for {project}</h1>"] + anchors(pfiles))
-        _write_project_list(chan / b / "index.html", set(by_project))
-    for project, pfiles in union.items():
-        _write_page(chan / project / "index.html", [f"<h1>Links for {project}</h1>"] + anchors(pfiles))
-    _write_project_list(chan / "index.html", set(union))
+            _write_page(directory / project / "index.html", [f"<h1>Links for {project}</h1>"] + anchors(pfiles))
+        _write_project_list(directory / "index.html", set(by_project))
 
 
-def build_pytorch_index(
-    root: Path,
-    releases: Sequence[Release] = DEFAULT_RELEASES,
-    python_tags: Sequence[str] = ("cp311", "cp312"),
-    nightly: bool = True,
-    test: bool = True,
-) -> None:
+def build_pytorch_index(root: Path, releases: Sequence[Release] = DEFAULT_RELEASES,
+                        python_tags: Sequence[str] = ("cp311", "cp312"), nightly: bool = True,
+                        test: bool = True) -> None:
     """Write the static replica tree under ``root/whl`` (serve ``root``; the index base is ``<url>/whl``).
 
     Stable ``whl/<backend>/``, and when asked ``whl/nightly/<backend>/`` (no ``#sha256=``) and
@@ -276,11 +246,9 @@ def build_pytorch_index(
     for subdir, name, version, tag, requires, rp in _replica_specs(releases, python_tags, nightly, test):
         make_wheel(root / subdir, name, version, tag, requires, rp)
     (root / "whl").mkdir(parents=True, exist_ok=True)
-    _write_channel(root, "whl", with_hash=True)
-    if nightly:
-        _write_channel(root, "whl/nightly", with_hash=False)
-    if test:
-        _write_channel(root, "whl/test", with_hash=True)
+    for prefix, wanted, with_hash in (("whl", True, True), ("whl/nightly", nightly, False), ("whl/test", test, True)):
+        if wanted:
+            _write_channel(root, prefix, with_hash)
 
 
 # --------------------------------------------------------------------------------------------- PyPI
@@ -310,11 +278,8 @@ def _dependency_wheels(requirements: Sequence[str], exclude: Set[str]) -> Dict[s
     return pins
 
 
-def build_pypi(
-    root: Path,
-    pytorch_root: Optional[Path] = None,
-    extra: Sequence[Tuple[str, str, Sequence[str]]] = (),
-) -> None:
+def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
+               extra: Sequence[Tuple[str, str, Sequence[str]]] = ()) -> None:
     """Write a PEP 503 PyPI stand-in: ``root/simple/<project>/index.html`` and ``root/files/*.whl``.
 
     Holds unlabelled ``torch 2.14.1`` and ``torchvision 0.29.1`` (cp311/cp312 manylinux_2_28),
@@ -373,11 +338,10 @@ class IndexServer:
 
     * ``url``: ``http://127.0.0.1:PORT`` (ephemeral port).
     * ``requests``: ``(method, raw path, status, bytes sent)`` per answered request.
-    * ``fault`` (settable at any time): None, ``"403"`` (S3 XML for everything), ``"garbage"``
-      (200 ``text/html`` with random non-HTML bytes for pages: base64 of random data, so valid UTF-8
-      without markup and pip reports "no matching distribution" instead of crashing on a decode
-      error; files are served normally),
-      ``"hang"`` (wait 60 s, cut short by ``stop()``, then answer normally) or ``"500"``.
+    * ``fault`` (settable at any time): None, ``"403"`` (S3 XML for everything), ``"500"``, ``"hang"``
+      (wait 60 s, cut short by ``stop()``) or ``"garbage"`` (pages: 200 ``text/html`` holding base64 of
+      random bytes, i.e. valid UTF-8 without markup, so pip says "no matching distribution" rather than
+      crashing on a decode error; files are served normally).
     * ``missing``: ``"403"`` (S3 ``AccessDenied`` XML, like the real index) or ``"404"``.
     * ``auth``: ``(user, password)`` to require HTTP Basic auth (401 otherwise).
     """
@@ -425,8 +389,7 @@ class IndexServer:
         self._stopping.set()
         self._httpd.shutdown()
         self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.join(timeout=5)  # type: ignore[union-attr]
         self._httpd = self._thread = None
 
     def __enter__(self) -> "IndexServer":
@@ -477,7 +440,7 @@ def _make_handler(server: IndexServer) -> type:
             server._log(self.command, self.path, status, sent)
 
         def _denied(self) -> None:
-            self._send(403, S3_ACCESS_DENIED, "application/xml")
+            self._send(403, _S3_ACCESS_DENIED, "application/xml")
 
         def _handle(self) -> None:
             fault = server.fault
@@ -506,10 +469,6 @@ def _make_handler(server: IndexServer) -> type:
             ctype = "text/html" if target.suffix == ".html" else "application/octet-stream"
             self._send(200, target.read_bytes(), ctype)
 
-        def do_GET(self) -> None:  # noqa: N802
-            self._handle()
-
-        def do_HEAD(self) -> None:  # noqa: N802
-            self._handle()
+        do_GET = do_HEAD = _handle  # noqa: N815
 
     return Handler
