@@ -340,7 +340,7 @@ def _patch_finder(finder_mod: Any) -> None:
     def applicable_wrapper(self, candidates):
         result = applicable(self, candidates)
         context = getattr(self, "_ltt", None)
-        if context is None or not result:
+        if context is None or not result or context[1] != "torch":  # one note per run
             return result
         run, project = context
         best = result[-1]

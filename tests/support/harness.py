@@ -124,7 +124,7 @@ class Venv:
         """``python -m pip ARGS``; for install with ``report``, a dry run with ``--report``."""
         extra: List[str] = []
         out = self.home / "report.json"
-        if report and args and args[0] == "install":
+        if report and "install" in args[:2]:
             if out.exists():
                 out.unlink()
             extra = ["--dry-run", "--report", str(out)]
