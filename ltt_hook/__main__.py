@@ -1,0 +1,111 @@
+"""``python -m ltt_hook``: what the hook sees on this machine and what it would choose.
+
+``--json`` prints the same as one JSON object, for scripts and bug reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any, Dict, List, Optional
+
+from packaging.version import Version
+
+from . import __version__, config as config_mod, data, detection
+from .backends import parse_backend
+from .selection import Policy, incompatibility
+
+
+def newest_release() -> str:
+    return max(data.RELEASE_BACKENDS, key=Version)
+
+
+def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]:
+    """Everything ``python -m ltt_hook`` shows, as plain data."""
+    release = newest_release()
+    fixed = cfg.backends
+    policy = Policy(cfg.channel, machine=None if fixed else machine, fixed=fixed,
+                    fixed_by=cfg.origins["backend"], python=sys.version_info[:2])
+    backends: List[Dict[str, Any]] = []
+    for name in data.RELEASE_BACKENDS[release].split():
+        backend = parse_backend(name)
+        reason = incompatibility(backend, Version(release), machine)
+        backends.append({"backend": name, "compatible": reason is None, "reason": reason})
+    pages = policy.pages()
+    chosen: Optional[str]
+    if fixed:
+        chosen = fixed[0].name
+    else:
+        fitting = [parse_backend(b["backend"]) for b in backends if b["compatible"]]
+        chosen = max(fitting, key=lambda b: b.rank).name if fitting else None
+    try:
+        import pip
+
+        pip_version = pip.__version__
+    except ImportError:
+        pip_version = None
+    return {
+        "ltt_hook": __version__,
+        "pip": pip_version,
+        "python": "%d.%d.%d" % sys.version_info[:3],
+        "machine": asdict(machine),
+        "settings": {
+            "backend": {"value": ",".join(b.name for b in fixed) if fixed else "auto", "from": cfg.origins["backend"]},
+            "channel": {"value": cfg.channel, "from": cfg.origins["channel"]},
+            "index-url": {"value": cfg.index_url, "from": cfg.origins["index-url"]},
+            "disable": {"value": cfg.disable, "from": cfg.origins["disable"]},
+            "strict": {"value": cfg.strict, "from": cfg.origins["strict"]},
+        },
+        "warnings": cfg.warnings,
+        "newest_release": release,
+        "backends": backends,
+        "consulted_pages": [f"{cfg.channel_url}/{b.name}" for b in pages],
+        "choice": {"torch": release, "backend": chosen,
+                   "index": f"{cfg.channel_url}/{chosen}" if chosen else None},
+    }
+
+
+def render(info: Dict[str, Any]) -> str:
+    m = info["machine"]
+    lines = [f"ltt-hook {info['ltt_hook']} (pip {info['pip']}, Python {info['python']})", "", "Machine:"]
+    driver = m["nvidia_driver"]
+    lines.append(f"  {m['system']}, NVIDIA driver {driver}" if driver else f"  {m['system']}, no NVIDIA driver")
+    for i, g in enumerate(m["gpus"]):
+        cap = "%d.%d" % tuple(g["capability"]) if g["capability"] else "unknown"
+        lines.append(f"  GPU {i}: {g['name']} (compute capability {cap})")
+    lines += [f"  - {note}" for note in m["notes"]]
+    lines += ["", "Settings:"]
+    for key, s in info["settings"].items():
+        lines.append(f"  {key} = {s['value']}  ({s['from']})")
+    lines += [f"  warning: {w}" for w in info["warnings"]]
+    lines += ["", f"Backends of torch {info['newest_release']}:"]
+    for b in info["backends"]:
+        lines.append(f"  {b['backend']:<10} " + ("compatible" if b["compatible"] else f"excluded: {b['reason']}"))
+    c = info["choice"]
+    lines.append("")
+    if c["backend"]:
+        lines.append(f"`pip install torch` would now install torch {c['torch']}.x+{c['backend']} from {c['index']}")
+    else:
+        lines.append(f"No build of torch {c['torch']} fits; pip would pick the newest older release that does.")
+    lines.append(f"Pages consulted per PyTorch project: {', '.join(info['consulted_pages'])}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ltt_hook", description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_mod.load()
+    except config_mod.ConfigError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 1
+    info = report(cfg, detection.detect())
+    print(json.dumps(info, indent=2) if args.json else render(info))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

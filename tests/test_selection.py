@@ -1,0 +1,131 @@
+"""The selection rules as a specification (pure logic, no pip)."""
+
+from __future__ import annotations
+
+import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from ltt_hook.backends import InvalidBackend, backend_from_label, backend_from_url, parse_backend
+from ltt_hook.detection import Gpu, Machine
+from ltt_hook.selection import Policy, incompatibility, release_of, sort_key
+
+
+def nvidia(driver, *caps, system="Linux"):
+    return Machine(system, driver, [Gpu("nvidia", f"GPU {c}", c) for c in caps])
+
+
+def b(name):
+    return parse_backend(name)
+
+
+@pytest.mark.parametrize("text", ["cuda12", "cu12.x", "gpu", "cu", "rocm", "rocm6", ""])
+def test_unknown_backend_names_are_rejected(text):
+    with pytest.raises(InvalidBackend):
+        parse_backend(text)
+
+
+def test_backend_rank_is_ours_not_pep440():
+    # PEP 440 sorts the local label cu92 above cu128; we rank by CUDA version.
+    assert Version("2.0+cu92") > Version("2.0+cu128")
+    assert b("cu128").rank > b("cu92").rank > b("cpu").rank
+    assert b("rocm6.2.4").rank > b("rocm6.2").rank
+
+
+def test_labels_and_urls_name_backends():
+    assert backend_from_label("cu126") == b("cu126")
+    assert backend_from_label("cpu.cxx11.abi") == b("cpu")
+    assert backend_from_label("git1a2b3c4d") is None  # a triton build, not a backend
+    assert backend_from_url("https://download.pytorch.org/whl/nightly/rocm7.2/torch/") == b("rocm7.2")
+    assert backend_from_url("https://pypi.org/simple/torch/") is None
+
+
+@pytest.mark.parametrize(
+    "project, version, release",
+    [("torch", "2.14.1+cu126", "2.14"), ("torchvision", "0.29.1", "2.14"), ("torchvision", "0.14.1", "1.13"),
+     ("torchaudio", "2.5.1+cpu", "2.5"), ("torchaudio", "0.13.1", "1.13"), ("xformers", "0.0.30", None)],
+)
+def test_companion_versions_map_to_torch_releases(project, version, release):
+    found = release_of(project, Version(version))
+    assert (str(found) if found else None) == release
+
+
+@pytest.mark.parametrize(
+    "driver, backend, system, ok",
+    [("525.60.13", "cu126", "Linux", True), ("525.60.12", "cu126", "Linux", False),
+     ("528.33", "cu126", "Windows", True), ("528.32", "cu126", "Windows", False),
+     ("579.99", "cu130", "Linux", False), ("580.65.06", "cu132", "Linux", True),
+     ("450.80.02", "cu118", "Linux", True), ("450.80.01", "cu118", "Linux", False),
+     # versions compare as versions, not strings: "1000" < "525" as strings
+     ("1000.1", "cu126", "Linux", True)],
+)
+def test_driver_minimum_for_minor_version_compatibility(driver, backend, system, ok):
+    machine = nvidia(driver, (8, 6), system=system)
+    assert (incompatibility(b(backend), Version("2.9"), machine) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "cap, backend, release, ok",
+    [((8, 9), "cu118", "2.5", True),    # RTX 4090 runs sm_86 code
+     ((6, 1), "cu126", "2.14", True),   # GTX 1080 Ti runs sm_60 code
+     ((6, 1), "cu130", "2.14", False),  # CUDA 13 builds start at sm_75
+     ((7, 0), "cu128", "2.7", False),   # torch 2.7.1+cu128 lacks sm_70
+     ((7, 0), "cu128", "2.8", True),
+     ((12, 1), "cu130", "2.14", True),  # sm_120 code runs on 12.1
+     ((13, 0), "cu130", "2.14", True),  # newer than any SASS: the +PTX entry covers it
+     ((13, 0), "cu126", "2.14", False),  # no PTX shipped
+     ((3, 7), "cu121", "2.3", False), ((3, 7), "cu118", "2.3", True)],
+)
+def test_gpu_architecture_must_be_in_the_build(cap, backend, release, ok):
+    machine = nvidia("600.1", cap)
+    assert (incompatibility(b(backend), Version(release), machine) is None) is ok
+
+
+def test_unknown_releases_and_backends_get_conservative_defaults():
+    pascal, ampere = nvidia("600.1", (6, 1)), nvidia("600.1", (8, 6))
+    # a release newer than the table uses the newest known row of that backend
+    assert incompatibility(b("cu130"), Version("2.20"), pascal) is not None
+    assert incompatibility(b("cu126"), Version("2.20"), pascal) is None
+    # an unknown CUDA 13 backend borrows the nearest older CUDA 13 row
+    assert incompatibility(b("cu134"), Version("2.15"), ampere) is None
+    assert incompatibility(b("cu134"), Version("2.15"), pascal) is not None
+    # a new CUDA major version has no driver data: not chosen automatically
+    assert "no driver data" in incompatibility(b("cu140"), Version("3.0"), ampere)
+
+
+def test_every_gpu_must_be_covered():
+    mixed = nvidia("580.65.06", (9, 0), (6, 1))
+    assert incompatibility(b("cu132"), Version("2.14"), mixed) is not None
+    assert incompatibility(b("cu126"), Version("2.14"), mixed) is None
+
+
+def test_no_driver_means_cpu_only():
+    machine = Machine("Linux")
+    assert incompatibility(b("cpu"), None, machine) is None
+    assert incompatibility(b("cu126"), None, machine) == "no NVIDIA driver found"
+    assert "does not parse" in incompatibility(b("cu126"), None, nvidia("garbage", (8, 6)))
+
+
+def test_preference_gpu_first_then_version_then_backend():
+    keys = {
+        name: sort_key(Version(v), b(bk))
+        for name, (v, bk) in {"new-cpu": ("2.14.1+cpu", "cpu"), "old-gpu": ("2.7.1+cu118", "cu118"),
+                              "cu126": ("2.7.1+cu126", "cu126"), "cu92": ("2.7.1+cu92", "cu92")}.items()
+    }
+    assert keys["old-gpu"] > keys["new-cpu"]
+    assert keys["cu126"] > keys["old-gpu"] > keys["cu92"]
+
+
+def test_pages_only_where_the_chosen_build_can_be():
+    assert [p.name for p in Policy("stable", machine=Machine("Linux")).pages()] == ["cpu"]
+    policy = Policy("stable", machine=nvidia("550.54.14", (8, 6)), python=(3, 11))
+    assert [p.name for p in policy.pages()] == ["cu129", "cu128", "cu126", "cu124", "cu121", "cu118", "cpu"]
+    policy.torch_specifiers = [SpecifierSet("==2.5.1")]
+    assert [p.name for p in policy.pages()] == ["cu124", "cpu"]
+    assert [p.name for p in Policy("nightly", machine=nvidia("580.1", (9, 0))).pages()] == ["cu134", "cpu"]
+
+
+def test_fixed_backends_win_and_say_why():
+    policy = Policy("stable", fixed=(b("cpu"),), fixed_by="environment variable LTT_PYTORCH_COMPUTATION_BACKEND")
+    assert policy.rejects("torch", Version("2.14.1+cu126"), b("cu126")).endswith("LTT_PYTORCH_COMPUTATION_BACKEND allows cpu")
+    assert policy.rejects("torch", Version("2.14.1+cpu"), b("cpu")) is None
