@@ -59,10 +59,20 @@ def _warn_unpatched(reason: str) -> None:
     message = (f"ltt-hook does not support pip {version} ({reason}); pip runs unpatched and "
                "PyTorch packages come from your configured indexes. Please report this to "
                "ltt-hook with the output of `pip --version`.")
-    if os.environ.get("LTT_STRICT", "").strip().lower() in ("1", "true", "yes", "on"):
-        sys.stderr.write(f"ERROR: {message} (LTT_STRICT is set)\n")
+    if _strict():
+        sys.stderr.write(f"ERROR: {message} Strict mode is on, so pip stops here.\n")
         raise SystemExit(1)
     sys.stderr.write(f"WARNING: {message}\n")
+
+
+def _strict() -> bool:
+    """``LTT_STRICT`` or ``[ltt] strict``: never let pip run unpatched."""
+    if os.environ.get("LTT_STRICT", "").strip():
+        return os.environ["LTT_STRICT"].strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return config_mod.load(isolated="--isolated" in sys.argv).strict
+    except Exception:
+        return False
 
 
 def _fallback(original: Callable) -> Callable:
@@ -108,15 +118,17 @@ def _expect(obj: Any, attr: str, params: Optional[List[str]] = None) -> Callable
 
 
 class Run:
-    """One pip command's view: configuration, requested projects, pins, and the policy."""
+    """One pip command's view: configuration, what the user asked for, and the policy."""
 
     def __init__(self, options: Any, config: config_mod.Config) -> None:
         self.options = options
         self.config = config
-        self.requested: Set[str] = set()
-        self.pins: Set[Backend] = set()
+        self.requested: Set[str] = set()  # PyTorch projects named as requirements
+        self.hashed: Set[str] = set()  # PyTorch projects with --hash options
+        self.pins: Set[Backend] = set()  # backends of explicit +label pins
         self.torch_specifiers: List[Any] = []
         self._policy: Optional[Policy] = None
+        self._decided = False
 
     # -- what the user said explicitly
 
@@ -142,39 +154,58 @@ class Run:
             return None
         return backend_from_label(version.local)
 
-    def policy(self, index_urls: List[str]) -> Policy:
-        if self._policy is not None:
+    def policy(self, index_urls: List[str]) -> Optional[Policy]:
+        """The backend decision, made once per run; None means the hook steps aside."""
+        if self._decided:
             return self._policy
+        self._decided = True
         channel = self.config.channel
         url_backends = {b for b in map(backend_from_url, self.user_pytorch_indexes(index_urls)) if b}
-        installed = self._installed_torch_backend()
         if self.pins:
             policy = Policy(channel, fixed=tuple(self.pins), fixed_by="the +label pinned in the requirements")
         elif url_backends:
             policy = Policy(channel, fixed=tuple(url_backends), fixed_by="your PyTorch index URL")
         elif self.config.backends is not None:
-            policy = Policy(channel, fixed=self.config.backends,
-                            fixed_by=self.config.origins["backend"])
-        elif installed is not None:
-            policy = Policy(channel, fixed=(installed,), fixed_by=f"the installed torch (+{installed})")
+            policy = Policy(channel, fixed=self.config.backends, fixed_by=self.config.origins["backend"])
+        elif getattr(self.options, "platforms", None):
+            logger.warning("ltt-hook: --platform targets another machine, so this machine's GPU is not "
+                           "consulted and PyTorch packages come from your indexes as they are; set "
+                           "LTT_PYTORCH_COMPUTATION_BACKEND to choose the target's backend.")
+            return None
         else:
-            python = None if getattr(self.options, "python_version", None) else sys.version_info[:2]
-            specifiers = [SpecifierSet(str(s)) for s in self.torch_specifiers]
-            policy = Policy(channel, machine=detection.detect(), python=python, torch_specifiers=specifiers)
+            installed = self._installed_torch_backend()
+            if installed is not None:
+                policy = Policy(channel, fixed=(installed,), fixed_by=f"the installed torch (+{installed})")
+            else:
+                python = None if getattr(self.options, "python_version", None) else sys.version_info[:2]
+                specifiers = [SpecifierSet(str(s)) for s in self.torch_specifiers]
+                policy = Policy(channel, machine=detection.detect(), python=python, torch_specifiers=specifiers)
         self._policy = policy
         _log_decision(self, policy)
         return policy
 
     # -- decisions
 
+    def applies(self, project: str, index_urls: List[str]) -> bool:
+        """Whether the hook handles ``project`` at all in this run."""
+        if project not in PYTORCH or _state["broken"]:
+            return False
+        if project in self.hashed:  # hashes are the user's choice: source and build stay theirs
+            _note_once(f"hashed:{project}", "ltt-hook: %s is pinned by hash; its index and build are "
+                       "left to your requirements.", project)
+            return False
+        return self.policy(index_urls) is not None
+
     def redirect(self, project: str, index_urls: List[str]) -> Optional[List[str]]:
         """The index URLs to use for ``project`` instead of the user's; None keeps them."""
-        if project not in PYTORCH or not index_urls or self.user_pytorch_indexes(index_urls):
+        if not index_urls or self.user_pytorch_indexes(index_urls) or not self.applies(project, index_urls):
             return None
         if project in data.TRITON_BUILDS:
             return [self.config.channel_url]
-        pages = [f"{self.config.channel_url}/{b.name}" for b in self.policy(index_urls).pages()]
-        logger.log(VERBOSE, "ltt-hook: %s is looked up on %s", project, ", ".join(pages) or "no page")
+        policy = self.policy(index_urls)
+        assert policy is not None
+        pages = [f"{self.config.channel_url}/{b.name}" for b in policy.pages()]
+        logger.log(VERBOSE, "ltt-hook: %s is looked up on %s", project, ", ".join(pages))
         return pages
 
     def backend_of(self, project: str, version: Version, link: Any) -> Optional[Backend]:
@@ -199,11 +230,12 @@ class Run:
         return parse_backend(flavour) if flavour else None
 
     def rejects(self, project: str, version_text: str, link: Any, index_urls: List[str]) -> Optional[str]:
+        policy = self.policy(index_urls)
         try:
             version = Version(version_text)
         except InvalidVersion:
             return None
-        return self.policy(index_urls).rejects(project, version, self.backend_of(project, version, link))
+        return policy.rejects(project, version, self.backend_of(project, version, link)) if policy else None
 
 
 def _log_decision(run: Run, policy: Policy) -> None:
@@ -220,10 +252,10 @@ def _log_decision(run: Run, policy: Policy) -> None:
     logger.log(VERBOSE, "\n".join(lines))
 
 
-def _note_once(key: str, message: str, *args: Any) -> None:
+def _note_once(key: str, message: str, *args: Any, level: int = logging.INFO) -> None:
     if key not in _state["notes"]:
         _state["notes"].add(key)
-        logger.info(message, *args)
+        logger.log(level, message, *args)
 
 
 # --------------------------------------------------------------------------- patches
@@ -268,6 +300,11 @@ def _patch_finder(finder_mod: Any) -> None:
             raise Abort(f"{exc}. Nothing was installed.") from None
         for warning in cfg.warnings:
             logger.warning(warning)
+        if "venv-isolation" in (getattr(options, "features_enabled", None) or ()):
+            _note_once("venv-isolation", "ltt-hook: --use-feature=venv-isolation builds packages in "
+                       "fresh virtualenvs where ltt-hook does not run; a torch in build requirements "
+                       "there comes from your indexes (PyPI's build). Set --no-build-isolation or "
+                       "drop the feature to build against this machine's torch.", level=logging.WARNING)
         if not cfg.disable:
             collector._ltt = Run(options, cfg)
         return collector
@@ -276,8 +313,7 @@ def _patch_finder(finder_mod: Any) -> None:
     def collect_wrapper(self, project_name, candidates_from_page):
         run: Optional[Run] = getattr(self, "_ltt", None)
         scope = self.search_scope
-        active = run is not None and not _state["broken"]
-        urls = run.redirect(canonicalize_name(project_name), list(scope.index_urls)) if active else None
+        urls = run.redirect(canonicalize_name(project_name), list(scope.index_urls)) if run else None
         if urls is None:
             return collect(self, project_name, candidates_from_page)
         self.search_scope = SearchScope.create(find_links=scope.find_links, index_urls=urls, no_index=scope.no_index)
@@ -287,25 +323,36 @@ def _patch_finder(finder_mod: Any) -> None:
             self.search_scope = scope
 
     def _run_for(finder: Any, project_name: str) -> Optional[Run]:
+        """The run, if the hook handles this project's builds in this finder."""
         run = getattr(getattr(finder, "_link_collector", None), "_ltt", None)
         name = canonicalize_name(project_name)
-        if run is None or _state["broken"] or name not in data.BACKEND_BUILT or name in getattr(finder, "_locked_links", {}):
+        if run is None or name in getattr(finder, "_locked_links", {}):  # pylock: locked links win
             return None
-        return run
+        return run if run.applies(name, list(finder.index_urls)) else None
 
     @_fallback(make_le)
     def make_le_wrapper(self, project_name):
         evaluator = make_le(self, project_name)
         run = _run_for(self, project_name)
-        if run is not None:
-            evaluator._ltt = (run, canonicalize_name(project_name), list(self.index_urls))
+        if run is None:
+            return evaluator
+        name = canonicalize_name(project_name)
+        if getattr(evaluator, "_uploaded_prior_to", None) is not None and not run.user_pytorch_indexes(list(self.index_urls)):
+            # The PyTorch index's HTML carries no upload times pip reads; the filter would
+            # reject every build. Say so and let the PyTorch builds through.
+            evaluator._uploaded_prior_to = None
+            _note_once("uploaded-prior-to", "ltt-hook: the PyTorch index publishes no upload times "
+                       "that pip can read, so --uploaded-prior-to is not applied to %s; pin its "
+                       "version for a reproducible install.", name)
+        if name in data.BACKEND_BUILT:
+            evaluator._ltt = (run, name, list(self.index_urls))
         return evaluator
 
     @_fallback(evaluate)
     def evaluate_wrapper(self, link):
         result, detail = evaluate(self, link)
         context = getattr(self, "_ltt", None)
-        if context is None or result is not LinkType.candidate:
+        if context is None or result is not LinkType.candidate or _state["broken"]:
             return result, detail
         run, project, index_urls = context
         reason = run.rejects(project, detail, link, index_urls)
@@ -317,7 +364,7 @@ def _patch_finder(finder_mod: Any) -> None:
     def make_ce_wrapper(self, project_name, specifier=None, hashes=None):
         evaluator = make_ce(self, project_name, specifier=specifier, hashes=hashes)
         run = _run_for(self, project_name)
-        if run is not None:
+        if run is not None and canonicalize_name(project_name) in data.BACKEND_BUILT:
             evaluator._ltt = (run, canonicalize_name(project_name))
         return evaluator
 
@@ -325,7 +372,7 @@ def _patch_finder(finder_mod: Any) -> None:
     def sort_wrapper(self, candidate):
         key = sort(self, candidate)
         context = getattr(self, "_ltt", None)
-        if context is None:
+        if context is None or _state["broken"]:
             return key
         run, project = context
         version = candidate.version
@@ -340,7 +387,7 @@ def _patch_finder(finder_mod: Any) -> None:
     def applicable_wrapper(self, candidates):
         result = applicable(self, candidates)
         context = getattr(self, "_ltt", None)
-        if context is None or not result or context[1] != "torch":  # one note per run
+        if context is None or not result or context[1] != "torch" or _state["broken"]:  # one note per run
             return result
         run, project = context
         best = result[-1]
@@ -382,6 +429,8 @@ def _patch_req_command(mod: Any) -> None:
                 continue
             if not getattr(ireq, "constraint", False):
                 run.requested.add(canonicalize_name(req.name))
+            if getattr(ireq, "hash_options", None):
+                run.hashed.add(canonicalize_name(req.name))
             if canonicalize_name(req.name) == "torch" and str(req.specifier):
                 run.torch_specifiers.append(req.specifier)
             for spec in req.specifier:

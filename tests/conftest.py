@@ -38,8 +38,8 @@ def nvml_lib(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def hook_wheel() -> Path:
-    return build_hook_wheel()
+def hook_wheel(tmp_path_factory) -> Path:
+    return build_hook_wheel(tmp_path_factory.mktemp("dist"))
 
 
 def _configure(venv: Venv, pytorch_index, pypi) -> Venv:
@@ -52,6 +52,12 @@ def hook_venv(tmp_path_factory, hook_wheel, pytorch_index, pypi) -> Venv:
     """A virtualenv with ltt-hook, pointed at the replica (via LTT_INDEX_URL) and the PyPI
     stand-in (via PIP_INDEX_URL). Tests only dry-run in it, so it is shared."""
     return _configure(Venv.create(tmp_path_factory.mktemp("venv") / "hook", hook=hook_wheel), pytorch_index, pypi)
+
+
+@pytest.fixture(scope="session")
+def plain_venv(tmp_path_factory, pytorch_index, pypi) -> Venv:
+    """The same pip without ltt-hook."""
+    return _configure(Venv.create(tmp_path_factory.mktemp("venv") / "plain", hook=None), pytorch_index, pypi)
 
 
 @pytest.fixture

@@ -36,11 +36,8 @@ def wheelhouse(pip_version: str = PIP_VERSION) -> Path:
     return house
 
 
-def build_hook_wheel() -> Path:
-    """The project's wheel, built from this checkout."""
-    dist = cache_dir() / "dist"
-    for old in dist.glob("*.whl"):
-        old.unlink()
+def build_hook_wheel(dist: Path) -> Path:
+    """The project's wheel, built from this checkout into ``dist``."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
                     "-w", str(dist), str(REPO)], check=True, env=isolated_env(Path(dist)))
     return next(dist.glob("ltt_hook-*.whl"))

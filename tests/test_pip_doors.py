@@ -1,0 +1,278 @@
+"""Every pip door, every finder command, the user's explicit intent, and failing open."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import zipfile
+
+import pytest
+
+from support.harness import PIP_VERSION, write_config
+from packaging.version import Version
+
+RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
+PIP = Version(PIP_VERSION)
+
+
+def gpu_550(nvidia):
+    return nvidia("550.54.14", RTX_3090)
+
+
+# --------------------------------------------------------------------------- doors
+
+
+@pytest.mark.parametrize("script", ["pip", "pip3", "pip3.{minor}"])
+def test_console_scripts(hook_venv, nvidia, script):
+    import sys
+
+    exe = hook_venv.path / "bin" / script.format(minor=sys.version_info[1])
+    report = hook_venv.home / "door.json"
+    result = hook_venv.run(exe, "install", "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert "2.14.1+cu126" in report.read_text()
+
+
+def test_build_dependencies_get_this_machines_torch(fresh_venv, nvidia, tmp_path):
+    """A package whose build-system.requires lists torch builds against the machine's build
+    (pip's build-dependency child is a second pip process; its hook decides the same)."""
+    project = tmp_path / "builtwith"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["torch"]\nbuild-backend = "backend"\nbackend-path = ["."]\n')
+    (project / "backend.py").write_text(BACKEND)
+    result = fresh_venv.pip("install", "--no-deps", str(project), report=False, env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    built = fresh_venv.run(fresh_venv.python, "-c", "import builtwith; print(builtwith.TORCH)")
+    assert built.stdout.strip() == "2.14.1+cu126", built.output
+
+
+BACKEND = '''
+import base64, hashlib, zipfile
+def get_requires_for_build_wheel(config_settings=None):
+    return []
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    import torch
+    files = {
+        "builtwith.py": f"TORCH = {torch.__version__!r}\\n",
+        "builtwith-1.0.dist-info/METADATA": "Metadata-Version: 2.1\\nName: builtwith\\nVersion: 1.0\\n",
+        "builtwith-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\\nGenerator: test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n",
+    }
+    record = []
+    name = "builtwith-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(f"{wheel_directory}/{name}", "w") as whl:
+        for path, text in files.items():
+            whl.writestr(path, text)
+            digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+            record.append(f"{path},sha256={digest},{len(text.encode())}")
+        record.append("builtwith-1.0.dist-info/RECORD,,")
+        whl.writestr("builtwith-1.0.dist-info/RECORD", "\\n".join(record) + "\\n")
+    return name
+'''
+
+
+def test_pip_python_option_lets_the_target_environment_decide(hook_venv, plain_venv, nvidia):
+    report = plain_venv.home / "target.json"
+    # pip without the hook, installing into an environment with the hook: the target's hook acts.
+    result = plain_venv.run(plain_venv.python, "-m", "pip", "--python", hook_venv.python, "install",
+                            "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert "2.14.1+cu126" in report.read_text()
+    # ... and the other way round: the target has no hook, so plain pip behaviour.
+    result = hook_venv.run(hook_venv.python, "-m", "pip", "--python", plain_venv.python, "install",
+                           "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert '"version": "2.14.1"' in report.read_text()
+
+
+def test_pip_zipapp(hook_venv, nvidia, tmp_path):
+    source = hook_venv.site_packages() / "pip"
+    pyz = tmp_path / "pip.pyz"
+    with zipfile.ZipFile(pyz, "w") as zf:
+        for path in source.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zf.write(path, "pip/" + path.relative_to(source).as_posix())
+        zf.writestr("__main__.py", "import runpy\nrunpy.run_module('pip', run_name='__main__', alter_sys=True)\n")
+    report = tmp_path / "pyz.json"
+    result = hook_venv.run(hook_venv.python, pyz, "install", "--dry-run", "--report", report, "torch",
+                           env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert "2.14.1+cu126" in report.read_text()
+
+
+def test_light_the_torch_running_pip_is_left_alone(hook_venv, nvidia):
+    ltt = hook_venv.home / "bin" / "ltt"
+    ltt.parent.mkdir(exist_ok=True)
+    ltt.write_text(f"#!{hook_venv.python}\nimport sys\nfrom pip._internal.cli.main import main\nsys.exit(main())\n")
+    ltt.chmod(0o755)
+    report = hook_venv.home / "ltt.json"
+    try:
+        result = hook_venv.run(ltt, "install", "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
+    finally:
+        ltt.unlink()
+    assert result.returncode == 0, result.output
+    assert '"version": "2.14.1"' in report.read_text()  # plain pip: ltt does its own patching
+
+
+@pytest.mark.skipif(PIP < Version("26.2"), reason="--use-feature=venv-isolation is pip 26.2+")
+def test_venv_isolation_is_named_as_unsupported(hook_venv):
+    result = hook_venv.pip("install", "--use-feature=venv-isolation", "torch")
+    assert result.returncode == 0, result.output
+    assert result.output.count("venv-isolation builds packages in fresh virtualenvs") == 1
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def test_download_and_wheel(hook_venv, nvidia, tmp_path):
+    for command in ("download", "wheel"):
+        out = tmp_path / command
+        result = hook_venv.pip(command, "--no-deps", "-d" if command == "download" else "-w", str(out), "torch",
+                               env=gpu_550(nvidia))
+        assert result.returncode == 0, result.output
+        assert [p.name for p in out.iterdir()] == ["torch-2.14.1+cu126-cp311-cp311-manylinux_2_28_x86_64.whl"]
+
+
+def test_index_versions_lists_only_what_this_machine_can_install(hook_venv, pytorch_index):
+    pytorch_index.clear()
+    result = hook_venv.pip("index", "versions", "torch")
+    assert result.returncode == 0, result.output
+    assert "torch (2.14.1+cpu)" in result.output
+    assert {p for _, p, _, _ in pytorch_index.requests} == {"/whl/cpu/torch/"}
+
+
+@pytest.mark.skipif(PIP < Version("25.1"), reason="pip lock is pip 25.1+")
+def test_lock_records_the_machines_build_and_locked_links_are_never_culled(hook_venv, nvidia):
+    lock = hook_venv.home / "pylock.toml"
+    result = hook_venv.pip("lock", "-o", str(lock), "torch", env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert "torch-2.14.1%2Bcu126" in lock.read_text() or "torch-2.14.1+cu126" in lock.read_text()
+    if PIP >= Version("26.1"):  # -r pylock.toml: installing the lock on a CPU machine keeps it
+        result = hook_venv.pip("install", "-r", str(lock))
+        assert result.returncode == 0, result.output
+        assert result.chosen["torch"] == "2.14.1+cu126"
+
+
+def test_list_outdated_compares_with_the_machines_builds(fresh_venv):
+    assert fresh_venv.pip("install", "torch==2.5.1", report=False).returncode == 0
+    result = fresh_venv.pip("list", "--outdated")
+    assert result.returncode == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("torch "))
+    assert line.split()[1:3] == ["2.5.1+cpu", "2.14.1+cpu"]
+
+
+def test_options_that_touch_the_finder(fresh_venv, nvidia, tmp_path):
+    env = gpu_550(nvidia)
+    reqs = tmp_path / "reqs.txt"
+    reqs.write_text(f"--extra-index-url {fresh_venv.base_env['PIP_INDEX_URL']}\ntorch\n")
+    constraints = tmp_path / "c.txt"
+    constraints.write_text("torch<2.10\n")
+    for args, expected in [
+        (["-r", str(reqs)], "2.14.1+cu126"),
+        (["-c", str(constraints), "torch"], "2.9.1+cu129"),
+        (["--only-binary", ":all:", "torch"], "2.14.1+cu126"),
+        (["--pre", "torch"], "2.14.1+cu126"),
+        (["--no-deps", "torch"], "2.14.1+cu126"),
+        (["--upgrade", "torch"], "2.14.1+cu126"),
+        (["--force-reinstall", "torch"], "2.14.1+cu126"),
+        (["--prefix", str(tmp_path / "prefix"), "torch"], "2.14.1+cu126"),
+    ]:
+        result = fresh_venv.pip("install", *args, env=env)
+        assert result.returncode == 0, (args, result.output)
+        assert result.chosen["torch"] == expected, args
+    target = tmp_path / "target"
+    result = fresh_venv.pip("install", "--target", str(target), "--no-deps", "torch", report=False, env=env)
+    assert result.returncode == 0, result.output
+    assert (target / "torch-2.14.1+cu126.dist-info").is_dir()
+
+
+# --------------------------------------------------------------------------- explicit intent
+
+
+def test_a_pytorch_index_url_of_the_user_is_kept_with_its_backend(hook_venv, nvidia, pytorch_index):
+    base = hook_venv.base_env["LTT_INDEX_URL"]
+    pypi = hook_venv.base_env["PIP_INDEX_URL"]
+    result = hook_venv.pip("install", "--index-url", f"{base}/cu118", "--extra-index-url", pypi, "torch",
+                           env=gpu_550(nvidia))
+    assert result.chosen["torch"] == "2.7.1+cu118"
+    result = hook_venv.pip("install", "--extra-index-url", f"{base}/cpu", "torch", "torchvision", env=gpu_550(nvidia))
+    assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.14.1+cpu", "0.29.1+cpu")
+
+
+def test_offline_wheelhouse_is_filtered_and_ranked_by_backend(hook_venv, nvidia, index_root, pytorch_index, tmp_path):
+    house = tmp_path / "house"
+    house.mkdir()
+    for backend in ("cpu", "cu126", "cu130"):
+        name = f"torch-2.14.1+{backend}-cp311-cp311-manylinux_2_28_x86_64.whl"
+        shutil.copy(index_root / "whl" / backend / name, house / name)
+    pytorch_index.clear()
+    for env, expected in [({}, "2.14.1+cpu"), (gpu_550(nvidia), "2.14.1+cu126"),
+                          (nvidia("580.65.06", ("9.0", "H100")), "2.14.1+cu130")]:
+        result = hook_venv.pip("install", "--no-index", "-f", str(house), "--no-deps", "torch", env=env)
+        assert result.returncode == 0, result.output
+        assert result.chosen["torch"] == expected
+    assert pytorch_index.requests == []  # no network
+
+
+def test_hash_checking_mode_keeps_the_users_choice(hook_venv, pypi, nvidia, tmp_path):
+    wheel = next((pypi.root / "files").glob("torch-2.14.1-cp311-*.whl"))
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    reqs = tmp_path / "hashed.txt"
+    reqs.write_text(f"torch==2.14.1 --hash=sha256:{digest}\n")
+    result = hook_venv.pip("install", "--no-deps", "-r", str(reqs), env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == "2.14.1"  # the hashed PyPI file, not a redirect
+    assert "torch is pinned by hash" in result.output
+
+
+def test_download_for_another_platform_needs_an_explicit_backend(hook_venv, nvidia, tmp_path):
+    args = ["download", "--no-deps", "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
+            "--python-version", "3.12", "-d"]
+    result = hook_venv.pip(*args, str(tmp_path / "a"), "torch", env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    assert "--platform targets another machine" in result.output
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["torch-2.14.1-cp312-cp312-manylinux_2_28_x86_64.whl"]
+    result = hook_venv.pip(*args, str(tmp_path / "b"), "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": "cu130"})
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["torch-2.14.1+cu130-cp312-cp312-manylinux_2_28_x86_64.whl"]
+
+
+@pytest.mark.skipif(PIP < Version("26.0"), reason="--uploaded-prior-to is pip 26.0+")
+def test_uploaded_prior_to_is_explained_not_silently_fatal(hook_venv):
+    result = hook_venv.pip("install", "--no-deps", "--uploaded-prior-to", "2030-01-01T00:00:00Z", "torch")
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == "2.14.1+cpu"
+    assert "--uploaded-prior-to is not applied to torch" in result.output
+
+
+# --------------------------------------------------------------------------- failing open
+
+
+def _rename_pip_internal(venv):
+    path = venv.site_packages() / "pip" / "_internal" / "index" / "package_finder.py"
+    path.write_text(path.read_text().replace("_sort_key", "_sort_key_renamed"))
+
+
+def test_unknown_pip_runs_unpatched_with_one_warning(fresh_venv):
+    _rename_pip_internal(fresh_venv)
+    result = fresh_venv.pip("install", "torch")
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == "2.14.1"  # plain pip: PyPI's build
+    warnings = [line for line in result.output.splitlines() if "ltt-hook" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING:"), result.output
+    assert f"pip {PIP_VERSION}" in warnings[0] and "_sort_key is missing" in warnings[0]
+    assert "report" in warnings[0]
+    for env in ({"LTT_STRICT": "1"}, {"PIP_CONFIG_FILE": str(write_config(fresh_venv.home / "s.conf", {"ltt": {"strict": "yes"}}))}):
+        strict = fresh_venv.pip("install", "torch", env=env)
+        assert strict.returncode == 1 and "ERROR: ltt-hook does not support" in strict.output, strict.output
+
+
+def test_a_failing_patch_lets_pip_finish_unpatched(fresh_venv):
+    # Fault injection: a start-up file that makes the hook's redirect raise.
+    (fresh_venv.site_packages() / "zz_fault.pth").write_text(
+        "import sys; exec(\"def _f(*a, **k):\\n raise RuntimeError('injected')\\n"
+        "import ltt_hook.pip_patch as p; p.Run.redirect = _f\") if 'pip' in sys.argv[0] or sys.argv[:1] == ['-m'] else None\n")
+    result = fresh_venv.pip("install", "torch")
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == "2.14.1"
+    assert result.output.count("WARNING: ltt-hook does not support") == 1
+    assert "RuntimeError: injected" in result.output
