@@ -54,16 +54,16 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
         "settings": {
             "backend": {"value": ",".join(b.name for b in fixed) if fixed else "auto", "from": cfg.origins["backend"]},
             "channel": {"value": cfg.channel, "from": cfg.origins["channel"]},
-            "index-url": {"value": cfg.index_url, "from": cfg.origins["index-url"]},
+            "index-url": {"value": config_mod.redact(cfg.index_url), "from": cfg.origins["index-url"]},
             "disable": {"value": cfg.disable, "from": cfg.origins["disable"]},
             "strict": {"value": cfg.strict, "from": cfg.origins["strict"]},
         },
         "warnings": cfg.warnings,
         "newest_release": release,
         "backends": backends,
-        "consulted_pages": [f"{cfg.channel_url}/{b.name}" for b in pages],
+        "consulted_pages": [config_mod.redact(f"{cfg.channel_url}/{b.name}") for b in pages],
         "choice": {"torch": release, "backend": chosen,
-                   "index": f"{cfg.channel_url}/{chosen}" if chosen else None},
+                   "index": config_mod.redact(f"{cfg.channel_url}/{chosen}") if chosen else None},
     }
 
 

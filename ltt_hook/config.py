@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from . import data
 from .backends import ACCEPTED, Backend, InvalidBackend, parse_backend
 
-__all__ = ["Config", "ConfigError", "load"]
+__all__ = ["Config", "ConfigError", "load", "redact"]
 
 #: ``[ltt]`` key -> environment variable (the light-the-torch names where they exist).
 KEYS = {
@@ -27,6 +27,17 @@ KEYS = {
     "strict": "LTT_STRICT",
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def redact(url: str) -> str:
+    """Hide a password in a URL (``https://user:****@host/…``), as pip does in its output."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    # A user name without a password is a token: hide it whole (pip's rule).
+    user = f"{parts.username}:****" if parts.password is not None else "****"
+    return parts._replace(netloc=f"{user}@{host}").geturl()
 
 
 class ConfigError(ValueError):
@@ -103,7 +114,7 @@ def _index_url(value: str, origin: str) -> str:
     url = value.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
-        raise ConfigError(f"ltt-hook: {origin} is {value!r}, not an http(s):// or file:// index URL")
+        raise ConfigError(f"ltt-hook: {origin} is {redact(value)!r}, not an http(s):// or file:// index URL")
     return url
 
 

@@ -36,12 +36,19 @@ from packaging.version import InvalidVersion, Version
 from . import config as config_mod
 from . import data, detection
 from .backends import Backend, backend_from_label, backend_from_url, parse_backend
-from .selection import Policy, release_of, sort_key
+from .selection import Policy, incompatibility, release_of, sort_key
 
 logger = logging.getLogger("ltt_hook")
 VERBOSE = 15  # pip's level for -v
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 _PUBLIC_HOSTS = ("download.pytorch.org", "download-r2.pytorch.org")
+
+#: Outcome of every index page fetched in this process: url -> ("ok"|"missing"|"failed", detail).
+_fetches: Dict[str, Any] = {}
+
+
+_redact = config_mod.redact
+
 
 #: Process state: the first reason pip cannot be patched (then everything stays unpatched).
 _state: Dict[str, Any] = {"broken": None, "warned": False, "notes": set()}
@@ -126,9 +133,11 @@ class Run:
         self.requested: Set[str] = set()  # PyTorch projects named as requirements
         self.hashed: Set[str] = set()  # PyTorch projects with --hash options
         self.pins: Set[Backend] = set()  # backends of explicit +label pins
+        self.redirected: Dict[str, List[str]] = {}  # project -> PyTorch index pages consulted
         self.torch_specifiers: List[Any] = []
         self._policy: Optional[Policy] = None
         self._decided = False
+        self.transport_checked = False
 
     # -- what the user said explicitly
 
@@ -167,6 +176,7 @@ class Run:
             policy = Policy(channel, fixed=tuple(url_backends), fixed_by="your PyTorch index URL")
         elif self.config.backends is not None:
             policy = Policy(channel, fixed=self.config.backends, fixed_by=self.config.origins["backend"])
+            self._warn_unrunnable(self.config.backends)
         elif getattr(self.options, "platforms", None):
             logger.warning("ltt-hook: --platform targets another machine, so this machine's GPU is not "
                            "consulted and PyTorch packages come from your indexes as they are; set "
@@ -183,6 +193,16 @@ class Run:
         self._policy = policy
         _log_decision(self, policy)
         return policy
+
+    def _warn_unrunnable(self, backends: Any) -> None:
+        """An explicit backend this machine cannot run is allowed, with a warning."""
+        if getattr(self.options, "platforms", None):
+            return  # built for another machine
+        machine = detection.detect()
+        reasons = [f"{b.name} ({why})" for b in backends if (why := incompatibility(b, None, machine))]
+        if reasons and len(reasons) == len(backends):
+            logger.warning("ltt-hook: %s asks for %s, which this machine cannot run: %s; installing it as asked.",
+                           self.config.origins["backend"], ",".join(b.name for b in backends), "; ".join(reasons))
 
     # -- decisions
 
@@ -205,8 +225,28 @@ class Run:
         policy = self.policy(index_urls)
         assert policy is not None
         pages = [f"{self.config.channel_url}/{b.name}" for b in policy.pages()]
-        logger.log(VERBOSE, "ltt-hook: %s is looked up on %s", project, ", ".join(pages))
+        self.redirected[project] = [f"{page}/{project}/" for page in pages]
+        logger.log(VERBOSE, "ltt-hook: %s is looked up on %s", project, ", ".join(map(_redact, pages)))
         return pages
+
+    def page_problem(self, project: str) -> Optional[str]:
+        """After a lookup: why the PyTorch index could not answer for ``project``, if so.
+
+        Any page that could not be read fails the lookup (a missing better build must not
+        go unnoticed); so does a project for which every page is missing. PyTorch packages
+        are never taken from another index instead.
+        """
+        urls = self.redirected.get(project)
+        if not urls:
+            return None
+        outcomes = [(url, _fetches.get(url)) for url in urls]
+        for url, outcome in outcomes:
+            if outcome is not None and outcome[0] == "failed":
+                return f"could not read {_redact(url)}: {outcome[1]}"
+        if all(outcome is not None and outcome[0] == "missing" for _, outcome in outcomes):
+            url, outcome = outcomes[0]
+            return f"the PyTorch index has no page for {project} ({_redact(url)} answered {outcome[1]})"
+        return None
 
     def backend_of(self, project: str, version: Version, link: Any) -> Optional[Backend]:
         """A build's backend: its local label, else its PyTorch index page, else (for an
@@ -248,7 +288,7 @@ def _log_decision(run: Run, policy: Policy) -> None:
             lines.append(f"  GPU: {gpu.name} (compute capability {cap})")
     else:
         lines.append(f"  backend fixed by {policy.fixed_by}")
-    lines.append(f"  consulting: {', '.join(b.name for b in policy.pages())} on {run.config.channel_url}")
+    lines.append(f"  consulting: {', '.join(b.name for b in policy.pages())} on {_redact(run.config.channel_url)}")
     logger.log(VERBOSE, "\n".join(lines))
 
 
@@ -263,6 +303,7 @@ def _note_once(key: str, message: str, *args: Any, level: int = logging.INFO) ->
 
 def _patch_finder(finder_mod: Any) -> None:
     collector_mod = sys.modules["pip._internal.index.collector"]
+    link_mod = sys.modules["pip._internal.models.link"]
     from pip._internal.exceptions import InstallationError
 
     LinkCollector = collector_mod.LinkCollector
@@ -281,6 +322,8 @@ def _patch_finder(finder_mod: Any) -> None:
     make_ce = _expect(PackageFinder, "make_candidate_evaluator", ["self", "project_name", "specifier", "hashes"])
     sort = _expect(CandidateEvaluator, "_sort_key", ["self", "candidate"])
     applicable = _expect(CandidateEvaluator, "get_applicable_candidates", ["self", "candidates"])
+    find_all = _expect(PackageFinder, "find_all_candidates", ["self", "project_name"])
+    get_simple = _expect(collector_mod, "_get_simple_response", ["url", "session"])
     if not (hasattr(LinkType, "candidate") and hasattr(LinkType, "platform_mismatch")):
         raise LookupError("LinkType members have changed")
     if "link_collector" not in _params(PackageFinder.__init__):
@@ -316,11 +359,27 @@ def _patch_finder(finder_mod: Any) -> None:
         urls = run.redirect(canonicalize_name(project_name), list(scope.index_urls)) if run else None
         if urls is None:
             return collect(self, project_name, candidates_from_page)
+        _check_transport(self, run)
         self.search_scope = SearchScope.create(find_links=scope.find_links, index_urls=urls, no_index=scope.no_index)
         try:
             return collect(self, project_name, candidates_from_page)
         finally:
             self.search_scope = scope
+
+    def _check_transport(collector: Any, run: Run) -> None:
+        """HTTPS (or a --trusted-host) for the PyTorch index; credentials through pip's auth."""
+        if run.transport_checked:
+            return
+        run.transport_checked = True
+        url = run.config.index_url
+        session = collector.session
+        if not session.is_secure_origin(link_mod.Link(url + "/")):
+            raise Abort(f"ltt-hook: the PyTorch index {_redact(url)} ({run.config.origins['index-url']}) is "
+                        "not HTTPS; add --trusted-host for its host if you trust it. Nothing was installed.")
+        auth = getattr(session, "auth", None)
+        known = list(getattr(auth, "index_urls", None) or [])
+        if hasattr(session, "update_index_urls") and url not in known:
+            session.update_index_urls(known + [url])  # keyring/netrc look-ups by index prefix
 
     def _run_for(finder: Any, project_name: str) -> Optional[Run]:
         """The run, if the hook handles this project's builds in this finder."""
@@ -404,6 +463,38 @@ def _patch_finder(finder_mod: Any) -> None:
                            "may allow a newer one).", project, top.public, best_version, best_backend.family.upper())
         return result
 
+    def get_simple_wrapper(url, session, *args, **kwargs):
+        try:
+            response = get_simple(url, session, *args, **kwargs)
+        except Exception as exc:
+            status = getattr(getattr(exc, "response", None), "status_code", None)
+            if status in (403, 404):
+                _fetches[url] = ("missing", f"HTTP {status}")
+            else:
+                detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+                _fetches[url] = ("failed", _redact(detail))
+            raise
+        body = getattr(response, "content", b"") or b""
+        if b"<a " in body.lower() or b"</html>" in body.lower() or b"{" in body[:1]:
+            _fetches[url] = ("ok", "")
+        else:
+            _fetches[url] = ("failed", "the answer is not an index page (malformed HTML)")
+        return response
+
+    get_simple_wrapper.__ltt_original__ = get_simple  # type: ignore[attr-defined]
+
+    @_fallback(find_all)
+    def find_all_wrapper(self, project_name):
+        result = find_all(self, project_name)
+        run: Optional[Run] = getattr(getattr(self, "_link_collector", None), "_ltt", None)
+        problem = run.page_problem(canonicalize_name(project_name)) if run else None
+        if problem:
+            raise Abort(f"ltt-hook: {problem}. Nothing was installed; PyTorch packages are not "
+                        "taken from other indexes instead.")
+        return result
+
+    collector_mod._get_simple_response = get_simple_wrapper
+    PackageFinder.find_all_candidates = find_all_wrapper
     LinkCollector.create = classmethod(create_wrapper)
     LinkCollector.collect_sources = collect_wrapper
     PackageFinder.make_link_evaluator = make_le_wrapper
