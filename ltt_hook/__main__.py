@@ -1,6 +1,12 @@
 """``python -m ltt_hook``: what the hook sees on this machine and what it would choose.
 
-``--json`` prints the same as one JSON object, for scripts and bug reports.
+``--json`` prints the same as one JSON object, for scripts and bug reports. Subcommands export
+the decision for tools the hook cannot reach and check an installed torch:
+
+    python -m ltt_hook index-url                    # this machine's PyTorch index URL
+    python -m ltt_hook requirements torch torchvision [-o FILE]
+    python -m ltt_hook pip-conf                     # an [ltt] snippet for a shared pip.conf
+    python -m ltt_hook check                        # does the installed torch fit this machine?
 """
 
 from __future__ import annotations
@@ -94,16 +100,46 @@ def render(info: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    from . import exports
+
     parser = argparse.ArgumentParser(prog="python -m ltt_hook", description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("index-url", help="print this machine's PyTorch index URL")
+    req = commands.add_parser("requirements", help="a requirements file pinned to this machine's build")
+    req.add_argument("projects", nargs="+")
+    req.add_argument("-o", "--output", help="write to this file instead of standard output")
+    commands.add_parser("pip-conf", help="an [ltt] snippet for a shared pip.conf")
+    commands.add_parser("check", help="whether the installed torch fits this machine")
     args = parser.parse_args(argv)
     try:
         cfg = config_mod.load()
     except config_mod.ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    info = report(cfg, detection.detect())
-    print(json.dumps(info, indent=2) if args.json else render(info))
+    machine = detection.detect()
+    if args.command == "index-url":
+        print(config_mod.redact(exports.index_url(cfg, machine)))
+    elif args.command == "pip-conf":
+        print(exports.pip_conf(cfg, machine), end="")
+    elif args.command == "requirements":
+        try:
+            text = exports.requirements(cfg, args.projects)
+        except RuntimeError as exc:
+            print(f"ERROR: pip could not resolve {' '.join(args.projects)}: {exc}", file=sys.stderr)
+            return 1
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        else:
+            print(text, end="")
+    elif args.command == "check":
+        fits, lines = exports.check(cfg, machine)
+        print("\n".join(lines))
+        return 0 if fits else 1
+    else:
+        info = report(cfg, machine)
+        print(json.dumps(info, indent=2) if args.json else render(info))
     return 0
 
 

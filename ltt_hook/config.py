@@ -118,14 +118,26 @@ def _index_url(value: str, origin: str) -> str:
     return url
 
 
-def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None) -> Config:
-    """Read the configuration; raise :class:`ConfigError` for a value that cannot be used."""
+#: ``[ltt]`` key -> pip command-line option (light-the-torch's names), see :mod:`pip_patch`.
+OPTIONS = {"backend": "--pytorch-computation-backend", "channel": "--pytorch-channel"}
+
+
+def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
+         options: Optional[Mapping[str, Optional[str]]] = None) -> Config:
+    """Read the configuration; raise :class:`ConfigError` for a value that cannot be used.
+
+    Precedence: pip command-line ``options`` (``{"backend": ..., "channel": ...}``) over
+    ``LTT_*`` environment variables over ``[ltt]`` in pip's config files over defaults.
+    """
     env = os.environ if environ is None else environ
     config = Config()
     values = _pip_values(isolated, config.warnings)
     for key, var in KEYS.items():
         if env.get(var, "").strip():  # an empty variable counts as unset
             values[key] = (env[var], f"environment variable {var}")
+    for key, value in (options or {}).items():
+        if value is not None and value.strip():
+            values[key] = (value, f"option {OPTIONS[key]}")
     for key, (value, origin) in values.items():
         config.origins[key] = origin
         if key in ("disable", "strict"):

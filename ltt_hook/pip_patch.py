@@ -21,6 +21,7 @@ to pip's own behaviour if it fails; the only exception raised on purpose is pip'
 from __future__ import annotations
 
 import functools
+import importlib
 import importlib.metadata
 import inspect
 import logging
@@ -278,6 +279,30 @@ class Run:
         return policy.rejects(project, version, self.backend_of(project, version, link)) if policy else None
 
 
+class _PreReleasesFor:
+    """pip 26's release control, but pre-releases allowed for one project unless the user
+    said otherwise (``--only-final``)."""
+
+    def __init__(self, inner: Any, project: str) -> None:
+        self._inner, self._project = inner, project
+
+    def allows_prereleases(self, name: Any) -> Optional[bool]:
+        said = self._inner.allows_prereleases(name) if self._inner is not None else None
+        return True if said is None and name == self._project else said
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._inner, attr)
+
+
+def _allow_prereleases(evaluator: Any, project: str) -> None:
+    """The test and nightly channels carry pre-releases only: allow them for PyTorch
+    projects without ``--pre``, and for nothing else."""
+    if hasattr(evaluator, "_release_control"):  # pip 26.0+
+        evaluator._release_control = _PreReleasesFor(evaluator._release_control, project)
+    elif hasattr(evaluator, "_allow_all_prereleases"):  # pip <= 25.3
+        evaluator._allow_all_prereleases = True
+
+
 def _log_decision(run: Run, policy: Policy) -> None:
     lines = ["ltt-hook decision:"]
     machine = policy.machine
@@ -323,6 +348,8 @@ def _patch_finder(finder_mod: Any) -> None:
     sort = _expect(CandidateEvaluator, "_sort_key", ["self", "candidate"])
     applicable = _expect(CandidateEvaluator, "get_applicable_candidates", ["self", "candidates"])
     find_all = _expect(PackageFinder, "find_all_candidates", ["self", "project_name"])
+    Command = importlib.import_module("pip._internal.cli.base_command").Command
+    command_init = _expect(Command, "__init__", ["self", "name", "summary"])
     get_simple = _expect(collector_mod, "_get_simple_response", ["url", "session"])
     if not (hasattr(LinkType, "candidate") and hasattr(LinkType, "platform_mismatch")):
         raise LookupError("LinkType members have changed")
@@ -338,9 +365,14 @@ def _patch_finder(finder_mod: Any) -> None:
         if suppress_no_index or _state["broken"]:  # pip's self-version check
             return collector
         try:
-            cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)))
+            cli = _cli_settings(options)
+            cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)), options=cli)
         except config_mod.ConfigError as exc:
             raise Abort(f"{exc}. Nothing was installed.") from None
+        # pip's build-dependency child gets no custom options: hand the decision down.
+        for key, value in cli.items():
+            if value:
+                os.environ[config_mod.KEYS[key]] = value
         for warning in cfg.warnings:
             logger.warning(warning)
         if "venv-isolation" in (getattr(options, "features_enabled", None) or ()):
@@ -416,15 +448,20 @@ def _patch_finder(finder_mod: Any) -> None:
         run, project, index_urls = context
         reason = run.rejects(project, detail, link, index_urls)
         if reason:
-            return LinkType.platform_mismatch, f"ltt-hook: {project} {detail} {reason}"
+            message = f"ltt-hook: {project} {detail} {reason}"
+            logger.log(VERBOSE, "Skipping link: %s", message)
+            return LinkType.platform_mismatch, message
         return result, detail
 
     @_fallback(make_ce)
     def make_ce_wrapper(self, project_name, specifier=None, hashes=None):
         evaluator = make_ce(self, project_name, specifier=specifier, hashes=hashes)
         run = _run_for(self, project_name)
-        if run is not None and canonicalize_name(project_name) in data.BACKEND_BUILT:
-            evaluator._ltt = (run, canonicalize_name(project_name))
+        name = canonicalize_name(project_name)
+        if run is not None and run.config.channel != "stable":
+            _allow_prereleases(evaluator, name)
+        if run is not None and name in data.BACKEND_BUILT:
+            evaluator._ltt = (run, name)
         return evaluator
 
     @_fallback(sort)
@@ -493,6 +530,13 @@ def _patch_finder(finder_mod: Any) -> None:
                         "taken from other indexes instead.")
         return result
 
+    @_fallback(command_init)
+    def command_init_wrapper(self, *args, **kwargs):
+        command_init(self, *args, **kwargs)
+        if getattr(self, "name", None) in _OPTION_COMMANDS:
+            _add_options(self)
+
+    Command.__init__ = command_init_wrapper
     collector_mod._get_simple_response = get_simple_wrapper
     PackageFinder.find_all_candidates = find_all_wrapper
     LinkCollector.create = classmethod(create_wrapper)
@@ -502,6 +546,43 @@ def _patch_finder(finder_mod: Any) -> None:
     PackageFinder.make_candidate_evaluator = make_ce_wrapper
     CandidateEvaluator._sort_key = sort_wrapper
     CandidateEvaluator.get_applicable_candidates = applicable_wrapper
+
+
+#: Commands that resolve packages get the light-the-torch options.
+_OPTION_COMMANDS = ("install", "download", "wheel", "lock", "index")
+
+
+def _add_options(command: Any) -> None:
+    """Add ``--pytorch-computation-backend``, ``--cpuonly`` and ``--pytorch-channel`` under
+    their own heading. Through pip's option parser they also read ``PIP_PYTORCH_…``
+    variables and ``[global]``/``[install]`` config keys. A pip that already has one of
+    these options keeps its own, and the hook adds none."""
+    import optparse
+
+    parser = command.parser
+    names = ("--pytorch-computation-backend", "--cpuonly", "--pytorch-channel")
+    if any(parser.has_option(n) for n in names):
+        logger.debug("ltt-hook: pip already defines %s; not adding ltt-hook's options", names)
+        return
+    group = optparse.OptionGroup(parser, "PyTorch Options (ltt-hook)")
+    group.add_option(names[0], dest="ltt_backend", metavar="BACKEND[,BACKEND...]", default=None,
+                     help="PyTorch computation backend(s): cpu, cuXY[Z], rocmX.Y, xpu or auto "
+                          "(default: detect this machine's).")
+    group.add_option(names[1], dest="ltt_cpuonly", action="store_true", default=False,
+                     help="Shorthand for --pytorch-computation-backend=cpu.")
+    group.add_option(names[2], dest="ltt_channel", metavar="CHANNEL", default=None,
+                     help="PyTorch channel: stable (default), test or nightly. test and nightly allow "
+                          "pre-releases of PyTorch packages without --pre.")
+    parser.add_option_group(group)
+
+
+def _cli_settings(options: Any) -> Dict[str, Optional[str]]:
+    backend = getattr(options, "ltt_backend", None)
+    if getattr(options, "ltt_cpuonly", False):
+        if backend and backend.strip().lower() != "cpu":
+            raise config_mod.ConfigError(f"ltt-hook: --cpuonly and --pytorch-computation-backend={backend} contradict each other")
+        backend = "cpu"
+    return {"backend": backend, "channel": getattr(options, "ltt_channel", None)}
 
 
 def _patch_req_command(mod: Any) -> None:

@@ -1,0 +1,128 @@
+"""Exports for tools the hook cannot reach (uv, Poetry, Docker stages, CI caches), and a
+check of the torch already installed. Used by ``python -m ltt_hook <command>``."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import List, Optional, Sequence, Tuple
+
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from . import config as config_mod, data
+from .backends import Backend, backend_from_label, parse_backend
+from .detection import Machine
+from .selection import incompatibility, known_backends, release_of
+
+PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
+
+
+def best_backend(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Backend:
+    """The backend ``pip install torch`` would use now (for ``release``, default the newest)."""
+    if cfg.backends:
+        return cfg.backends[0]
+    if cfg.channel == "stable":
+        release = release or max((Version(r) for r in data.RELEASE_BACKENDS), key=lambda v: v)
+        key = f"{release.major}.{release.minor}"
+        names = data.RELEASE_BACKENDS.get(key, " ".join(b.name for b in known_backends("stable")))
+        candidates = [parse_backend(n) for n in names.split()]
+    else:
+        candidates = known_backends(cfg.channel)
+    fitting = [b for b in candidates if incompatibility(b, release, machine) is None]
+    return max(fitting, key=lambda b: b.rank)
+
+
+def index_url(cfg: config_mod.Config, machine: Machine) -> str:
+    return f"{cfg.channel_url}/{best_backend(cfg, machine).name}"
+
+
+def pip_conf(cfg: config_mod.Config, machine: Machine) -> str:
+    gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
+    driver = f", NVIDIA driver {machine.nvidia_driver}" if machine.nvidia_driver else ""
+    return (f"# ltt-hook settings chosen on this machine ({gpus}{driver}).\n"
+            "# Put them in a shared pip.conf to give a fleet of such machines the same build.\n"
+            "[ltt]\n"
+            f"backend = {best_backend(cfg, machine).name}\n"
+            f"channel = {cfg.channel}\n"
+            f"index-url = {cfg.index_url}\n")
+
+
+def _user_index() -> str:
+    """The index the user's pip uses for everything else."""
+    try:
+        from pip._internal.configuration import Configuration
+
+        configuration = Configuration(isolated=False)
+        configuration.load()
+        for key in ("install.index-url", "global.index-url"):
+            try:
+                return str(configuration.get_value(key)).split()[0]
+            except Exception:
+                continue
+    except Exception:
+        pass
+    return os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
+
+
+def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
+    """A requirements file pinned to this machine's builds, resolved by pip with the hook."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "report.json")
+        proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
+                               "--ignore-installed", "--report", report, *projects],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr.strip() or proc.stdout.strip())
+        with open(report, encoding="utf-8") as f:
+            installs = json.load(f)["install"]
+    pinned = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs
+              if canonicalize_name(i["metadata"]["name"]) in PYTORCH}
+    labels = {backend_from_label(Version(v).local) for v in pinned.values()} - {None}
+    backend = max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
+    lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
+             f"--index-url {cfg.channel_url}/{backend.name}",
+             f"--extra-index-url {_user_index()}"]
+    if cfg.channel != "stable":
+        lines.append("--pre")
+    lines += [f"{name}=={version}" for name, version in sorted(pinned.items())]
+    lines += [p for p in projects if canonicalize_name(p.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip()) not in pinned]
+    return "\n".join(lines) + "\n"
+
+
+def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
+    """Whether the installed PyTorch packages fit this machine; lines to print."""
+    installed = {}
+    for name in sorted(data.BACKEND_BUILT):
+        try:
+            installed[name] = Version(importlib.metadata.version(name))
+        except Exception:
+            continue
+    if "torch" not in installed:
+        return True, ["torch is not installed."]
+    torch = installed["torch"]
+    release = release_of("torch", torch)
+    label = backend_from_label(torch.local)
+    if label is None:  # PyPI's unlabelled build
+        flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}") if release else None
+        label = parse_backend(flavour) if flavour and machine.system == "Linux" else parse_backend("cpu")
+    best = best_backend(cfg, machine, release)
+    lines = [f"torch {torch} is installed (built for {label.name}); this machine's best build of torch "
+             f"{torch.public} is +{best.name}."]
+    problem = incompatibility(label, release, machine)
+    fits = problem is None and not (best.is_gpu and not label.is_gpu)
+    if problem:
+        lines.append(f"It cannot use this machine: {problem}.")
+    elif not fits:
+        lines.append("It is a CPU build on a machine whose GPU PyTorch can use.")
+    others = [f"{n}=={v.public}" for n, v in installed.items() if n != "torch"]
+    if not fits:
+        lines.append("Fix: " + " ".join([f"{os.path.basename(sys.executable)} -m pip install --force-reinstall",
+                                         f"torch=={torch.public}", *others]))
+    else:
+        lines.append("It fits this machine.")
+    return fits, lines
