@@ -49,7 +49,7 @@ def pip_conf(cfg: config_mod.Config, machine: Machine) -> str:
             "[ltt]\n"
             f"backend = {best_backend(cfg, machine).name}\n"
             f"channel = {cfg.channel}\n"
-            f"index-url = {cfg.index_url}\n")
+            f"index-url = {config_mod.redact(cfg.index_url)}\n")
 
 
 def _user_index() -> str:
@@ -85,7 +85,7 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
     labels = {backend_from_label(Version(v).local) for v in pinned.values()} - {None}
     backend = max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
     lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
-             f"--index-url {cfg.channel_url}/{backend.name}",
+             f"--index-url {config_mod.redact(cfg.channel_url)}/{backend.name}",
              f"--extra-index-url {_user_index()}"]
     if cfg.channel != "stable":
         lines.append("--pre")

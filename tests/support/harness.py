@@ -121,7 +121,7 @@ class Venv:
         """``python -m pip ARGS``; for install with ``report``, a dry run with ``--report``."""
         extra: List[str] = []
         out = self.home / "report.json"
-        if report and "install" in args[:2]:
+        if report and "install" in args[:2] and "--help" not in args:
             if out.exists():
                 out.unlink()
             extra = ["--dry-run", "--report", str(out)]
