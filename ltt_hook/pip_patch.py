@@ -1,21 +1,26 @@
 """The pip patch: per-project index redirect, backend filter and backend ranking.
 
-Loaded by :mod:`ltt_hook._pth` when pip imports its finder. Five methods of pip's own classes
-are wrapped, each with the same signature in pip 22.3 - 26.3 (checked here before patching):
+Loaded by :mod:`ltt_hook._pth` when pip imports its finder. It wraps methods of pip's own
+classes whose signatures are the same in pip 22.3 - 26.3, and checks them before patching:
 
-=================================================  ============================================
-``LinkCollector.create``                           read the configuration, start a :class:`Run`
-``LinkCollector.collect_sources``                  PyTorch projects: look up the PyTorch index
-``PackageFinder.make_link_evaluator`` +            drop builds for other backends ("Skipping
-``LinkEvaluator.evaluate_link``                    link: ltt-hook: built for cu130: ...")
-``PackageFinder.make_candidate_evaluator`` +       rank GPU builds first, then version, then
-``CandidateEvaluator._sort_key``                   backend
-``RequirementCommand.get_requirements``            note explicit ``+label`` pins and requests
-=================================================  ============================================
+==============================================  ===============================================
+``Command.__init__``                            add the light-the-torch options
+``RequirementCommand.get_requirements``         note requests, ``+label`` pins and ``--hash``
+``LinkCollector.create``                        read the configuration, start a :class:`Run`
+``LinkCollector.collect_sources``               PyTorch projects: look up the PyTorch index
+``collector._get_simple_response``              record how each index page answered
+``PackageFinder.find_all_candidates``           an unreadable PyTorch page stops pip (one line)
+``PackageFinder.make_link_evaluator`` +         drop builds for other backends ("Skipping
+``LinkEvaluator.evaluate_link``                 link: ltt-hook: built for cu130: ...")
+``PackageFinder.make_candidate_evaluator`` +    rank GPU builds first, then version, then
+``CandidateEvaluator._sort_key``                backend; pre-releases on test/nightly
+``CandidateEvaluator.get_applicable_candidates``  say when a GPU build beat a newer CPU build
+==============================================  ===============================================
 
 Anything unexpected in pip means pip runs unpatched with one warning. Every wrapper falls back
-to pip's own behaviour if it fails; the only exception raised on purpose is pip's own
-``InstallationError`` for a bad configuration value, which pip prints as one ``ERROR:`` line.
+to pip's own behaviour if it fails; the only exceptions raised on purpose are pip's own
+``InstallationError`` (a bad configuration value, an unreadable PyTorch index page), which pip
+prints as one ``ERROR:`` line, and the exit of strict mode.
 """
 
 from __future__ import annotations
@@ -44,12 +49,10 @@ VERBOSE = 15  # pip's level for -v
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 _PUBLIC_HOSTS = ("download.pytorch.org", "download-r2.pytorch.org")
 
-#: Outcome of every index page fetched in this process: url -> ("ok"|"missing"|"failed", detail).
-_fetches: Dict[str, Any] = {}
-
-
 _redact = config_mod.redact
 
+#: Outcome of every index page fetched in this process: url -> ("ok"|"missing"|"failed", detail).
+_fetches: Dict[str, Any] = {}
 
 #: Process state: the first reason pip cannot be patched (then everything stays unpatched).
 _state: Dict[str, Any] = {"broken": None, "warned": False, "notes": set()}
