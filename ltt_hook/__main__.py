@@ -21,7 +21,7 @@ from packaging.version import Version
 
 from . import __version__, config as config_mod, data, detection
 from .backends import parse_backend
-from .selection import Policy, incompatibility
+from .selection import Policy, compatibility, incompatibility
 
 
 def newest_release() -> str:
@@ -38,7 +38,8 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
     for name in data.RELEASE_BACKENDS[release].split():
         backend = parse_backend(name)
         reason = incompatibility(backend, Version(release), machine)
-        backends.append({"backend": name, "compatible": reason is None, "reason": reason})
+        why = compatibility(backend, Version(release), machine) if reason is None else None
+        backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why})
     pages = policy.pages()
     chosen: Optional[str]
     if fixed:
@@ -52,11 +53,14 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
         pip_version = pip.__version__
     except ImportError:
         pip_version = None
+    machine_info = asdict(machine)
+    for gpu, gpu_info in zip(machine.gpus, machine_info["gpus"]):
+        gpu_info["summary"] = gpu.summary
     return {
         "ltt_hook": __version__,
         "pip": pip_version,
         "python": "%d.%d.%d" % sys.version_info[:3],
-        "machine": asdict(machine),
+        "machine": machine_info,
         "settings": {
             "backend": {"value": ",".join(b.name for b in fixed) if fixed else "auto", "from": cfg.origins["backend"]},
             "channel": {"value": cfg.channel, "from": cfg.origins["channel"]},
@@ -79,8 +83,9 @@ def render(info: Dict[str, Any]) -> str:
     driver = m["nvidia_driver"]
     lines.append(f"  {m['system']}, NVIDIA driver {driver}" if driver else f"  {m['system']}, no NVIDIA driver")
     for i, g in enumerate(m["gpus"]):
-        cap = "%d.%d" % tuple(g["capability"]) if g["capability"] else "unknown"
-        lines.append(f"  GPU {i}: {g['name']} (compute capability {cap})")
+        lines.append(f"  GPU {i}: {g['summary']}")
+    if not m["gpus"]:
+        lines.append("  no GPU found")
     lines += [f"  - {note}" for note in m["notes"]]
     lines += ["", "Settings:"]
     for key, s in info["settings"].items():
@@ -88,7 +93,7 @@ def render(info: Dict[str, Any]) -> str:
     lines += [f"  warning: {w}" for w in info["warnings"]]
     lines += ["", f"Backends of torch {info['newest_release']}:"]
     for b in info["backends"]:
-        lines.append(f"  {b['backend']:<10} " + ("compatible" if b["compatible"] else f"excluded: {b['reason']}"))
+        lines.append(f"  {b['backend']:<10} " + (f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"))
     c = info["choice"]
     lines.append("")
     if c["backend"]:
@@ -114,10 +119,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = config_mod.load()
+        machine = detection.detect()  # an override variable that does not parse is a ConfigError too
     except config_mod.ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    machine = detection.detect()
     if args.command == "index-url":
         print(config_mod.redact(exports.index_url(cfg, machine)))
     elif args.command == "pip-conf":

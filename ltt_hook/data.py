@@ -145,9 +145,12 @@ CUDA_ARCHES = (
     ("2.9", "2.14", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
 )
 
-#: AMD GPU targets compiled into each ROCm build (``torch.cuda.get_arch_list()``).
+#: AMD GPU targets compiled into each ROCm build (``torch.cuda.get_arch_list()``), the same
+#: for every torch release that publishes the backend. A ROCm backend missing here borrows
+#: the list of the nearest older one of the same major version (``rocm7.14`` -> ``rocm7.2``).
 #: Source: uv ``crates/uv-torch`` ``LINUX_AMD_GPU_DRIVERS`` (pytorch-index reference §8,
-#: peers reference §A.5). ROCm 5.x/4.x builds are only used when asked for explicitly.
+#: peers reference §A.5). ROCm 5.x/4.x have no row: those builds are only used when asked
+#: for explicitly.
 ROCM_ARCHES = {
     "rocm7.2": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 gfx1200 gfx1201",
     "rocm7.1": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
@@ -158,4 +161,41 @@ ROCM_ARCHES = {
     "rocm6.2": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100",
     "rocm6.1": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101",
     "rocm6.0": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100",
+}
+
+#: Intel GPUs that PyTorch's XPU builds support, as PCI device ids (vendor 0x8086) per
+#: platform. Only these get an ``xpu`` build; any other Intel GPU (the Iris Xe 0x9a49 of
+#: Tiger Lake, the UHD graphics of Alder/Raptor Lake, DG1, Data Center GPU Flex, Meteor
+#: Lake-U/M, Arrow Lake-U/S, platforms newer than PyTorch's list) counts as no GPU.
+#: Platforms: PyTorch "Getting Started on Intel GPU" (docs.pytorch.org
+#: ``notes/get_start_xpu``; pytorch-index reference §9): Data Center GPU Max, Arc A- and
+#: B-series, Core Ultra with Arc graphics (Meteor Lake-H, Arrow Lake-H, Lunar Lake, Panther
+#: Lake). Device ids: the Linux kernel's list shared by i915 and xe,
+#: ``include/drm/intel/pciids.h`` (torvalds/linux, 2026), macro named per row.
+#: Inferred: 0x7dd5 and 0x7dd1 are the Meteor Lake-H / Arrow Lake-H GPU that pci.ids calls
+#: "Intel Graphics" rather than "Arc" (the name depends on the memory fitted, not the GPU);
+#: the kernel groups them with 0x7d55 / 0x7d51. Meteor Lake ids outside MTL-U that pci.ids
+#: names "Meteor Lake-M" (0x7d60) are left out. Panther Lake is the whole kernel list, as
+#: PyTorch names the platform, not SKUs.
+XPU_DEVICES = {
+    # INTEL_PVC_IDS
+    "Intel Data Center GPU Max (Ponte Vecchio)":
+        "0x0b69 0x0b6e 0x0bd4 0x0bd5 0x0bd6 0x0bd7 0x0bd8 0x0bd9 0x0bda 0x0bdb 0x0be0 0x0be1 0x0be5",
+    # INTEL_DG2_IDS (G10, G11, G12: desktop, mobile, embedded and Pro cards)
+    "Intel Arc A-series (Alchemist)":
+        "0x5690 0x5691 0x5692 0x56a0 0x56a1 0x56a2 0x56be 0x56bf "
+        "0x5693 0x5694 0x5695 0x56a5 0x56a6 0x56b0 0x56b1 0x56ba 0x56bb 0x56bc 0x56bd "
+        "0x5696 0x5697 0x56a3 0x56a4 0x56b2 0x56b3",
+    # INTEL_BMG_IDS (G21 and G31; 0xe20b is the Arc B580)
+    "Intel Arc B-series (Battlemage)":
+        "0xe202 0xe209 0xe20b 0xe20c 0xe20d 0xe210 0xe211 0xe212 0xe216 0xe220 0xe221 0xe222 0xe223",
+    # INTEL_MTL_IDS without INTEL_MTL_U_IDS and 0x7d60 (see above)
+    "Intel Core Ultra with Arc graphics (Meteor Lake-H)": "0x7d55 0x7dd5",
+    # INTEL_ARL_H_IDS
+    "Intel Core Ultra with Arc graphics (Arrow Lake-H)": "0x7d51 0x7dd1",
+    # INTEL_LNL_IDS
+    "Intel Core Ultra with Arc graphics (Lunar Lake)": "0x6420 0x64a0 0x64b0",
+    # INTEL_PTL_IDS
+    "Intel Core Ultra with Arc graphics (Panther Lake)":
+        "0xb080 0xb081 0xb082 0xb083 0xb084 0xb085 0xb086 0xb087 0xb08f 0xb090 0xb0a0 0xb0b0",
 }

@@ -1,7 +1,22 @@
-"""Detection: what this machine can run (NVIDIA driver and GPUs; otherwise CPU only).
+"""Detection: what this machine can run (NVIDIA, AMD and Intel GPUs; otherwise CPU only).
 
 Every probe is bounded and never raises: a failure is recorded as a note and the next
 source is tried, ending in "no GPU". Detection runs at most once per process.
+
+- NVIDIA: NVML through pynvml (``libnvidia-ml.so.1``; on WSL2 also
+  ``/usr/lib/wsl/lib/libnvidia-ml.so.1``; on Windows pynvml finds ``nvml.dll`` itself);
+  otherwise the kernel module's version file plus ``nvidia-smi``.
+- AMD (Linux only): gfx targets from ``rocm_agent_enumerator``, else ``rocminfo``, else the
+  KFD topology in sysfs (no ROCm user space needed).
+- Intel: display-class PCI devices of vendor 0x8086 (sysfs on Linux, the display-adapter list
+  on Windows), matched against :data:`ltt_hook.data.XPU_DEVICES` by selection.
+- Overrides (``LTT_CUDA_DRIVER_VERSION``, ``LTT_CUDA_COMPUTE_CAPABILITIES``,
+  ``LTT_AMD_GPU_ARCHITECTURE``) state facts instead of probing them, for machines that cannot
+  be probed (Docker builds, CI). The only exception :func:`detect` raises is
+  :class:`OverrideError`, for an override that does not parse.
+
+Paths under ``/proc``, ``/sys`` and ``/opt`` are read below ``$LTT_SYSROOT`` when it is set
+(tests point it at a fake tree).
 """
 
 from __future__ import annotations
@@ -10,22 +25,50 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-__all__ = ["Gpu", "Machine", "detect"]
+from . import data
+from .config import ConfigError
 
-#: Seconds an external tool (nvidia-smi) may take before it is abandoned.
+__all__ = ["Gpu", "Machine", "Overrides", "OverrideError", "detect", "read_overrides", "decode_gfx_target_version",
+           "intel_platform", "TOOL_TIMEOUT"]
+
+#: Seconds an external tool (nvidia-smi, rocm_agent_enumerator, rocminfo, PowerShell) may
+#: take before it is abandoned.
 TOOL_TIMEOUT = 5.0
+
+#: Environment variables that replace probing (the uv / conda equivalents in the README).
+DRIVER_VAR = "LTT_CUDA_DRIVER_VERSION"
+CAPS_VAR = "LTT_CUDA_COMPUTE_CAPABILITIES"
+AMD_VAR = "LTT_AMD_GPU_ARCHITECTURE"
+
+_GFX = re.compile(r"gfx(\d{1,2})([0-9a-f])([0-9a-f])")
 
 
 @dataclass(frozen=True)
 class Gpu:
-    vendor: str  # "nvidia"
+    vendor: str  # "nvidia", "amd" or "intel"
     name: str
     #: Compute capability as (major, minor) for NVIDIA; None when it could not be read.
     capability: Optional[Tuple[int, int]] = None
+    #: AMD: the gfx target (``gfx1100``); Intel: the PCI device id (``0xe20b``); else None.
+    arch: Optional[str] = None
+
+    @property
+    def summary(self) -> str:
+        """One line for people: name and what selection judges it by."""
+        if self.vendor == "nvidia":
+            cap = "%d.%d" % self.capability if self.capability else "unknown"
+            return f"{self.name} (NVIDIA, compute capability {cap})"
+        if self.vendor == "amd":
+            return f"{self.name} (AMD, {self.arch})"
+        if self.vendor == "intel":
+            pci = f"PCI 8086:{self.arch[2:]}" if self.arch else "PCI id unknown"
+            return f"{self.name} (Intel, {pci})"
+        return self.name
 
 
 @dataclass
@@ -36,20 +79,37 @@ class Machine:
     #: Where each fact came from and what failed, in order; shown by ``python -m ltt_hook``
     #: and in pip's ``-v`` log.
     notes: List[str] = field(default_factory=list)
+    #: Override variables that replaced probing: name -> value.
+    overrides: Dict[str, str] = field(default_factory=dict)
 
     @property
     def nvidia_gpus(self) -> List[Gpu]:
         return [g for g in self.gpus if g.vendor == "nvidia"]
 
+    @property
+    def amd_gpus(self) -> List[Gpu]:
+        return [g for g in self.gpus if g.vendor == "amd"]
+
+    @property
+    def intel_gpus(self) -> List[Gpu]:
+        return [g for g in self.gpus if g.vendor == "intel"]
+
+
+# --------------------------------------------------------------------------- small helpers
+
 
 def _sysroot() -> str:
-    # Tests point this at a fake /proc and /sys tree; normal use reads the real ones.
+    # Tests point this at a fake /proc, /sys and /opt tree; normal use reads the real ones.
     return os.environ.get("LTT_SYSROOT", "") or "/"
+
+
+def _path(path: str) -> str:
+    return os.path.join(_sysroot(), path.lstrip("/"))
 
 
 def _read(path: str) -> Optional[str]:
     try:
-        with open(os.path.join(_sysroot(), path.lstrip("/")), encoding="utf-8", errors="replace") as f:
+        with open(_path(path), encoding="utf-8", errors="replace") as f:
             return f.read()
     except OSError:
         return None
@@ -59,6 +119,165 @@ def _text(value) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
+def _first_line(text: str, limit: int = 120) -> str:
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+class _ToolFailed(Exception):
+    """An external tool that could not answer; the message is the note to record."""
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        if os.name == "posix":
+            os.killpg(proc.pid, signal.SIGKILL)  # the tool and anything it started
+        else:
+            proc.kill()
+    except OSError:
+        try:
+            proc.kill()
+        except OSError:
+            pass
+
+
+def _run_tool(label: str, argv: Sequence[str]) -> str:
+    """Run an external tool for at most :data:`TOOL_TIMEOUT` seconds; its standard output.
+
+    Raises :class:`_ToolFailed` (a one-line note) when it cannot start, hangs or fails.
+    The tool runs in its own process group, which is killed on timeout, so a child that
+    keeps the pipes open cannot hold pip either.
+    """
+    kwargs: Dict[str, object] = {}
+    if os.name == "posix":
+        kwargs["start_new_session"] = True
+    elif hasattr(subprocess, "CREATE_NO_WINDOW"):
+        kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+    try:
+        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, errors="replace", **kwargs)  # type: ignore[call-overload]
+    except OSError as exc:
+        raise _ToolFailed(f"{label}: could not run ({exc})") from None
+    try:
+        out, err = proc.communicate(timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        try:
+            proc.communicate(timeout=1)
+        except (subprocess.TimeoutExpired, OSError, ValueError):
+            pass
+        raise _ToolFailed(f"{label}: no answer within {TOOL_TIMEOUT:g} s") from None
+    if proc.returncode != 0:
+        raise _ToolFailed(f"{label}: exit {proc.returncode} ({_first_line(out or err) or 'no output'})")
+    return out or ""
+
+
+def _which(name: str, *extra: str) -> Optional[str]:
+    found = shutil.which(name)
+    if found:
+        return found
+    for candidate in extra:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+class OverrideError(ConfigError):
+    """An override variable that does not parse; the message names variable and value."""
+
+
+@dataclass(frozen=True)
+class Overrides:
+    cuda_driver: Optional[str] = None
+    cuda_capabilities: Optional[Tuple[Tuple[int, int], ...]] = None
+    amd_architectures: Optional[Tuple[str, ...]] = None
+    #: variable -> value as given, for the report.
+    given: Tuple[Tuple[str, str], ...] = ()
+
+
+def _items(value: str) -> List[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _bad(var: str, value: str, expected: str) -> OverrideError:
+    return OverrideError(f"ltt-hook: environment variable {var} is {value!r}, not {expected}")
+
+
+def read_overrides(environ: Optional[Mapping[str, str]] = None) -> Overrides:
+    """The override variables that are set (empty counts as unset); raise
+    :class:`OverrideError` for one that does not parse."""
+    env = os.environ if environ is None else environ
+    driver = caps = arches = None
+    given = []
+    value = env.get(DRIVER_VAR, "").strip()
+    if value:
+        if not re.fullmatch(r"\d+(\.\d+){0,3}", value):
+            raise _bad(DRIVER_VAR, env[DRIVER_VAR], "an NVIDIA driver version (e.g. 550.54.14)")
+        driver = value
+        given.append((DRIVER_VAR, value))
+    value = env.get(CAPS_VAR, "").strip()
+    if value:
+        parsed = []
+        for item in _items(value):
+            m = re.fullmatch(r"(\d+)\.(\d+)", item)
+            if not m:
+                raise _bad(CAPS_VAR, env[CAPS_VAR], "a comma-separated list of compute capabilities (e.g. 8.6,9.0)")
+            parsed.append((int(m.group(1)), int(m.group(2))))
+        if not parsed:
+            raise _bad(CAPS_VAR, env[CAPS_VAR], "a comma-separated list of compute capabilities (e.g. 8.6,9.0)")
+        caps = tuple(parsed)
+        given.append((CAPS_VAR, value))
+    value = env.get(AMD_VAR, "").strip()
+    if value:
+        names = []
+        for item in _items(value):
+            name = item.lower().split(":", 1)[0]  # gfx90a:xnack- -> gfx90a
+            if not _GFX.fullmatch(name) or name == "gfx000":
+                raise _bad(AMD_VAR, env[AMD_VAR], "a comma-separated list of AMD GPU architectures (e.g. gfx1100 or gfx90a,gfx942)")
+            names.append(name)
+        if not names:
+            raise _bad(AMD_VAR, env[AMD_VAR], "a comma-separated list of AMD GPU architectures (e.g. gfx1100)")
+        arches = tuple(names)
+        given.append((AMD_VAR, value))
+    return Overrides(driver, caps, arches, tuple(given))
+
+
+# --------------------------------------------------------------------------- NVIDIA
+
+
+#: Where WSL2 puts the Windows driver's NVML for Linux programs.
+WSL_NVML = "/usr/lib/wsl/lib/libnvidia-ml.so.1"
+
+
+def _nvml_init(pynvml, machine: Machine) -> bool:
+    """``nvmlInit``; on a failed library load, pre-load WSL2's copy so that pynvml's own
+    ``CDLL("libnvidia-ml.so.1")`` finds the library already loaded under that name."""
+    try:
+        pynvml.nvmlInit()
+        return True
+    except Exception as exc:  # pynvml raises NVMLError subclasses, OSError-like load errors
+        machine.notes.append(f"NVML: not available ({_text(exc) or type(exc).__name__})")
+        not_found = getattr(pynvml, "NVMLError_LibraryNotFound", None)
+        if not (not_found and isinstance(exc, not_found)) or machine.system != "Linux":
+            return False
+    wsl = _path(WSL_NVML)
+    if not os.path.isfile(wsl):
+        return False
+    try:
+        import ctypes
+
+        ctypes.CDLL(wsl)
+        pynvml.nvmlInit()
+    except Exception as exc:
+        machine.notes.append(f"NVML: {WSL_NVML} (WSL2) did not load ({_text(exc) or type(exc).__name__})")
+        return False
+    machine.notes.append(f"NVML: loaded {WSL_NVML} (WSL2)")
+    return True
+
+
 def _probe_nvml(machine: Machine) -> bool:
     """NVML through pynvml: driver version and every GPU's compute capability."""
     try:
@@ -66,10 +285,7 @@ def _probe_nvml(machine: Machine) -> bool:
     except ImportError:
         machine.notes.append("NVML: the pynvml module is not installed")
         return False
-    try:
-        pynvml.nvmlInit()
-    except Exception as exc:  # pynvml raises NVMLError subclasses, OSError-like load errors
-        machine.notes.append(f"NVML: not available ({_text(exc) or type(exc).__name__})")
+    if not _nvml_init(pynvml, machine):
         return False
     try:
         machine.nvidia_driver = _text(pynvml.nvmlSystemGetDriverVersion()).strip()
@@ -82,7 +298,7 @@ def _probe_nvml(machine: Machine) -> bool:
                 machine.notes.append(f"NVML: compute capability of GPU {i} unknown ({_text(exc)})")
                 cap = None
             machine.gpus.append(Gpu("nvidia", name, cap))  # type: ignore[arg-type]
-        machine.notes.append(f"NVML: driver {machine.nvidia_driver}, {len(machine.gpus)} GPU(s)")
+        machine.notes.append(f"NVML: driver {machine.nvidia_driver}, {len(machine.nvidia_gpus)} GPU(s)")
         return True
     except Exception as exc:
         machine.notes.append(f"NVML: query failed ({_text(exc) or type(exc).__name__})")
@@ -109,39 +325,28 @@ def _driver_from_kernel(machine: Machine) -> Optional[str]:
 
 
 def _nvidia_smi() -> Optional[str]:
-    found = shutil.which("nvidia-smi")
-    if found:
-        return found
+    extra: List[str] = []
     if platform.system() == "Windows":
-        for base in (os.environ.get("ProgramW6432"), os.environ.get("ProgramFiles"), r"C:\Windows\System32"):
+        for base in (os.environ.get("ProgramW6432"), os.environ.get("ProgramFiles"),
+                     os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32")):
             if base:
-                for candidate in (os.path.join(base, "NVIDIA Corporation", "NVSMI", "nvidia-smi.exe"),
-                                  os.path.join(base, "nvidia-smi.exe")):
-                    if os.path.isfile(candidate):
-                        return candidate
-    return None
+                extra += [os.path.join(base, "NVIDIA Corporation", "NVSMI", "nvidia-smi.exe"),
+                          os.path.join(base, "nvidia-smi.exe")]
+    return _which("nvidia-smi", *extra)
 
 
-def _run_smi(machine: Machine, fields: str) -> Optional[List[List[str]]]:
-    exe = _nvidia_smi()
-    if exe is None:
-        return None
+class _FieldUnknown(Exception):
+    """nvidia-smi ran but rejected the query (drivers before 510 lack compute_cap)."""
+
+
+def _run_smi(exe: str, fields: str) -> List[List[str]]:
     try:
-        out = subprocess.run(
-            [exe, f"--query-gpu={fields}", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False,
-        )
-    except subprocess.TimeoutExpired:
-        machine.notes.append(f"nvidia-smi: no answer within {TOOL_TIMEOUT:g} s")
-        return None
-    except OSError as exc:
-        machine.notes.append(f"nvidia-smi: could not run ({exc})")
-        return None
-    if out.returncode != 0:
-        first = (out.stdout.strip() or out.stderr.strip() or "no output").splitlines()[0]
-        machine.notes.append(f"nvidia-smi --query-gpu={fields}: exit {out.returncode} ({first})")
-        return None
-    return [[v.strip() for v in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+        out = _run_tool("nvidia-smi", [exe, f"--query-gpu={fields}", "--format=csv,noheader"])
+    except _ToolFailed as exc:
+        if "not a valid field" in str(exc):
+            raise _FieldUnknown(str(exc)) from None
+        raise
+    return [[v.strip() for v in line.split(",")] for line in out.splitlines() if line.strip()]
 
 
 def _capability(text: str) -> Optional[Tuple[int, int]]:
@@ -150,12 +355,19 @@ def _capability(text: str) -> Optional[Tuple[int, int]]:
 
 
 def _probe_fallbacks(machine: Machine) -> None:
-    """Driver from the kernel module or nvidia-smi; GPUs from nvidia-smi."""
+    """Driver from the kernel module or nvidia-smi; GPUs from nvidia-smi (each tried once:
+    a tool that hangs costs one timeout, not two)."""
     machine.nvidia_driver = _driver_from_kernel(machine)
-    rows = _run_smi(machine, "driver_version,compute_cap,name")
-    if rows is None:
-        rows = _run_smi(machine, "driver_version,name")
-        rows = [[r[0], "", r[-1]] for r in rows] if rows else rows
+    exe = _nvidia_smi()
+    rows: Optional[List[List[str]]] = None
+    if exe is not None:
+        try:
+            try:
+                rows = _run_smi(exe, "driver_version,compute_cap,name")
+            except _FieldUnknown:
+                rows = [[r[0], "", r[-1]] for r in _run_smi(exe, "driver_version,name")]
+        except (_ToolFailed, _FieldUnknown) as exc:
+            machine.notes.append(str(exc))
     if rows:
         machine.nvidia_driver = machine.nvidia_driver or rows[0][0]
         for row in rows:
@@ -167,19 +379,249 @@ def _probe_fallbacks(machine: Machine) -> None:
         machine.gpus.append(Gpu("nvidia", "unknown NVIDIA GPU", None))
 
 
+def _detect_nvidia(machine: Machine, overrides: Overrides) -> None:
+    if overrides.cuda_driver is None and overrides.cuda_capabilities is None:
+        if not _probe_nvml(machine):
+            _probe_fallbacks(machine)
+        return
+    if overrides.cuda_driver is not None:
+        machine.nvidia_driver = overrides.cuda_driver
+        machine.notes.append(f"{DRIVER_VAR}: NVIDIA driver {overrides.cuda_driver} (not probed)")
+    else:
+        if not _probe_nvml(machine):
+            _probe_fallbacks(machine)
+        if machine.nvidia_driver is None:
+            machine.notes.append(f"{CAPS_VAR} is set but no NVIDIA driver was found; set {DRIVER_VAR} too")
+    machine.gpus = [g for g in machine.gpus if g.vendor != "nvidia"]
+    if overrides.cuda_capabilities is not None:
+        for cap in overrides.cuda_capabilities:
+            machine.gpus.append(Gpu("nvidia", f"NVIDIA GPU from {CAPS_VAR}", cap))
+        caps = ", ".join("%d.%d" % c for c in overrides.cuda_capabilities)
+        machine.notes.append(f"{CAPS_VAR}: compute capabilities {caps} (not probed)")
+    else:
+        machine.gpus.append(Gpu("nvidia", f"NVIDIA GPU from {DRIVER_VAR}", None))
+        machine.notes.append(f"{CAPS_VAR} is not set: one GPU of unknown compute capability, so the "
+                             "driver alone decides")
+
+
+# --------------------------------------------------------------------------- AMD
+
+
+def decode_gfx_target_version(value: int) -> Optional[str]:
+    """KFD's ``gfx_target_version`` (major*10000 + minor*100 + stepping) as a gfx target name,
+    minor and stepping written as hex digits: 90010 -> gfx90a, 110000 -> gfx1100, 90402 ->
+    gfx942. None for 0 (a CPU node) and for values that name no gfx target."""
+    if value <= 0:
+        return None
+    major, rest = divmod(value, 10000)
+    minor, stepping = divmod(rest, 100)
+    if major > 99 or minor > 15 or stepping > 15:
+        return None
+    return f"gfx{major}{minor:x}{stepping:x}"
+
+
+def _gfx(token: str) -> Optional[str]:
+    """A gfx target name from a tool's output (``gfx90a:sramecc+:xnack-`` -> ``gfx90a``)."""
+    name = token.strip().lower().split(":", 1)[0]
+    return name if _GFX.fullmatch(name) else None
+
+
+def _amd_name(marketing: str = "") -> str:
+    return marketing.strip() or "AMD GPU"
+
+
+def _rocm_tool(name: str) -> Optional[str]:
+    rocm = os.environ.get("ROCM_PATH", "")
+    return _which(name, os.path.join(rocm, "bin", name) if rocm else "", _path(f"/opt/rocm/bin/{name}"))
+
+
+def _amd_from_enumerator(machine: Machine) -> List[Gpu]:
+    exe = _rocm_tool("rocm_agent_enumerator")
+    if exe is None:
+        return []
+    out = _run_tool("rocm_agent_enumerator", [exe])
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    names = [_gfx(ln) for ln in lines]
+    gpus = [Gpu("amd", _amd_name(), None, n) for n in names if n and n != "gfx000"]
+    if not gpus:
+        junk = [ln for ln, n in zip(lines, names) if n is None]
+        detail = f"unexpected output {_first_line(junk[0], 60)!r}" if junk else "no GPU agent listed"
+        raise _ToolFailed(f"rocm_agent_enumerator: {detail}")
+    return gpus
+
+
+def _amd_from_rocminfo(machine: Machine) -> List[Gpu]:
+    exe = _rocm_tool("rocminfo")
+    if exe is None:
+        return []
+    out = _run_tool("rocminfo", [exe])
+    gpus = []
+    for agent in re.split(r"(?m)^\s*Agent\s+\d+\s*$", out)[1:]:
+        fields: Dict[str, str] = {}
+        for m in re.finditer(r"(?m)^\s*(Name|Marketing Name|Device Type):[ \t]*(.*?)\s*$", agent):
+            fields.setdefault(m.group(1), m.group(2))
+        arch = _gfx(fields.get("Name", ""))
+        if arch and arch != "gfx000" and fields.get("Device Type", "GPU").upper() == "GPU":
+            gpus.append(Gpu("amd", _amd_name(fields.get("Marketing Name", "")), None, arch))
+    if not gpus:
+        raise _ToolFailed("rocminfo: no GPU agent found in its output")
+    return gpus
+
+
+def _amd_from_kfd(machine: Machine) -> List[Gpu]:
+    base = "/sys/class/kfd/kfd/topology/nodes"
+    try:
+        nodes = sorted((n for n in os.listdir(_path(base)) if n.isdigit()), key=int)
+    except OSError:
+        return []
+    gpus = []
+    for node in nodes:
+        text = _read(f"{base}/{node}/properties") or ""
+        m = re.search(r"(?m)^gfx_target_version\s+(\d+)\s*$", text)
+        if not m or int(m.group(1)) == 0:
+            continue  # a CPU node
+        arch = decode_gfx_target_version(int(m.group(1)))
+        if arch is None:
+            machine.notes.append(f"KFD node {node}: gfx_target_version {m.group(1)} names no gfx target")
+            continue
+        gpus.append(Gpu("amd", _amd_name(), None, arch))
+    return gpus
+
+
+_AMD_SOURCES = (
+    ("rocm_agent_enumerator", _amd_from_enumerator),
+    ("rocminfo", _amd_from_rocminfo),
+    ("KFD topology (/sys/class/kfd)", _amd_from_kfd),
+)
+
+
+def _detect_amd(machine: Machine, overrides: Overrides) -> None:
+    if overrides.amd_architectures is not None:
+        for arch in overrides.amd_architectures:
+            machine.gpus.append(Gpu("amd", f"AMD GPU from {AMD_VAR}", None, arch))
+        machine.notes.append(f"{AMD_VAR}: {', '.join(overrides.amd_architectures)} (not probed)")
+        return
+    if machine.system != "Linux":
+        return  # PyTorch's ROCm builds are Linux-only
+    for label, source in _AMD_SOURCES:
+        try:
+            gpus = source(machine)
+        except _ToolFailed as exc:
+            machine.notes.append(str(exc))
+            continue
+        if gpus:
+            machine.gpus.extend(gpus)
+            machine.notes.append(f"{label}: AMD GPU(s) {', '.join(g.arch or '?' for g in gpus)}")
+            return
+
+
+# --------------------------------------------------------------------------- Intel
+
+_XPU_BY_ID = {int(i, 16): platform_name for platform_name, ids in data.XPU_DEVICES.items() for i in ids.split()}
+
+
+def intel_platform(device_id: Optional[str]) -> Optional[str]:
+    """The XPU-supported platform of an Intel PCI device id (``0xe20b``), else None."""
+    try:
+        return _XPU_BY_ID.get(int(device_id or "", 16))
+    except ValueError:
+        return None
+
+
+def _intel_gpu(device: int, name: str = "") -> Gpu:
+    arch = f"0x{device:04x}"
+    return Gpu("intel", intel_platform(arch) or name.strip() or "Intel GPU", None, arch)
+
+
+def _intel_from_sysfs(machine: Machine) -> List[Gpu]:
+    base = "/sys/bus/pci/devices"
+    try:
+        slots = sorted(os.listdir(_path(base)))
+    except OSError:
+        return []
+    gpus = []
+    for slot in slots:
+        try:
+            vendor = int((_read(f"{base}/{slot}/vendor") or "").strip(), 16)
+            pci_class = int((_read(f"{base}/{slot}/class") or "").strip(), 16)
+            device = int((_read(f"{base}/{slot}/device") or "").strip(), 16)
+        except ValueError:
+            continue
+        if vendor == 0x8086 and (pci_class >> 16) == 0x03:  # display controller
+            gpus.append(_intel_gpu(device))
+    return gpus
+
+
+_WINDOWS_ADAPTERS = ("Get-CimInstance -ClassName Win32_VideoController | "
+                     "ForEach-Object { $_.PNPDeviceID + '|' + $_.Name }")
+
+
+def _intel_from_windows(machine: Machine) -> List[Gpu]:
+    root = os.environ.get("SystemRoot", r"C:\Windows")
+    exe = _which("powershell", os.path.join(root, "System32", "WindowsPowerShell", "v1.0", "powershell.exe"))
+    if exe is None:
+        machine.notes.append("display adapters: PowerShell not found")
+        return []
+    out = _run_tool("display adapters (PowerShell Win32_VideoController)",
+                    [exe, "-NoProfile", "-NonInteractive", "-Command", _WINDOWS_ADAPTERS])
+    gpus = []
+    for line in out.splitlines():
+        m = re.search(r"VEN_8086&DEV_([0-9A-Fa-f]{4})", line)
+        if m:
+            gpus.append(_intel_gpu(int(m.group(1), 16), line.partition("|")[2]))
+    return gpus
+
+
+def _detect_intel(machine: Machine) -> None:
+    try:
+        if machine.system == "Linux":
+            gpus, where = _intel_from_sysfs(machine), "PCI (/sys/bus/pci)"
+        elif machine.system == "Windows":
+            gpus, where = _intel_from_windows(machine), "display adapters"
+        else:
+            return
+    except _ToolFailed as exc:
+        machine.notes.append(str(exc))
+        return
+    if gpus:
+        machine.gpus.extend(gpus)
+        listed = ", ".join(f"8086:{g.arch[2:]} ({g.name if intel_platform(g.arch) else 'not an XPU-supported GPU'})"
+                           for g in gpus if g.arch)
+        machine.notes.append(f"{where}: Intel GPU(s) {listed}")
+
+
+# --------------------------------------------------------------------------- entry point
+
+
 _CACHE: Optional[Machine] = None
 
 
+def _guarded(machine: Machine, vendor: str, probe, *args) -> None:
+    """Run one vendor's probe; an unexpected error is a note, never an exception."""
+    try:
+        probe(machine, *args)
+    except Exception as exc:  # pragma: no cover - defensive: the probes catch their own errors
+        machine.notes.append(f"{vendor} detection failed ({type(exc).__name__}: {exc})")
+
+
 def detect(refresh: bool = False) -> Machine:
-    """Probe this machine once per process (``refresh`` forces a new probe)."""
+    """Probe this machine once per process (``refresh`` forces a new probe).
+
+    Raises :class:`OverrideError` when an override variable does not parse; nothing else.
+    """
     global _CACHE
     if _CACHE is not None and not refresh:
         return _CACHE
-    machine = Machine(system=platform.system())
+    overrides = read_overrides()
+    machine = Machine(system=platform.system(), overrides=dict(overrides.given))
     if machine.system == "Darwin":
         machine.notes.append("macOS: PyTorch ships CPU/MPS builds only")
-    elif not _probe_nvml(machine):
-        _probe_fallbacks(machine)
+        if overrides.given:
+            machine.notes.append(f"{', '.join(v for v, _ in overrides.given)} ignored on macOS")
+    else:
+        _guarded(machine, "NVIDIA", _detect_nvidia, overrides)
+        _guarded(machine, "AMD", _detect_amd, overrides)
+        _guarded(machine, "Intel", _detect_intel)
     if machine.nvidia_driver is None:
         machine.gpus = [g for g in machine.gpus if g.vendor != "nvidia"]
         machine.notes.append("no usable NVIDIA driver found")

@@ -14,9 +14,9 @@ from packaging.version import InvalidVersion, Version
 
 from . import data
 from .backends import Backend, parse_backend
-from .detection import Machine
+from .detection import Gpu, Machine, intel_platform
 
-__all__ = ["Policy", "release_of", "incompatibility", "known_backends", "sort_key"]
+__all__ = ["Policy", "release_of", "incompatibility", "compatibility", "known_backends", "sort_key"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -100,14 +100,91 @@ def driver_minimum(backend: Backend, system: str) -> Optional[str]:
     return None
 
 
+def rocm_arches(backend: Backend) -> Tuple[Optional[frozenset], str]:
+    """The gfx targets of a ROCm backend's builds and where the list comes from.
+
+    A backend the table lacks (``rocm7.14``) borrows the list of the nearest older known
+    backend of the same major version, as unknown CUDA backends do; without one (ROCm 5.x
+    and older have no data) the result is None: never chosen automatically.
+    """
+    if backend.name in data.ROCM_ARCHES:
+        return frozenset(data.ROCM_ARCHES[backend.name].split()), backend.name
+    known = sorted((parse_backend(n) for n in data.ROCM_ARCHES), key=lambda b: b.version)
+    older = [b for b in known if b.version[0] == backend.version[0] and b.version < backend.version]
+    if not older:
+        return None, ""
+    return frozenset(data.ROCM_ARCHES[older[-1].name].split()), older[-1].name
+
+
+_FAMILY_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}
+_ANY_ROCM = frozenset(a for arches in data.ROCM_ARCHES.values() for a in arches.split())
+
+
+def _judged(gpus: List[Gpu], supported) -> Tuple[List[Gpu], List[Gpu]]:
+    """The GPUs of one vendor a backend is judged against, and those left out.
+
+    A GPU that no build of the vendor supports at all (the Radeon iGPU of a Ryzen next to
+    a Radeon card, the UHD graphics next to an Arc card) is left out when another GPU of
+    the vendor is supported; otherwise every GPU counts.
+    """
+    usable = [g for g in gpus if supported(g)]
+    if not usable:
+        return gpus, []
+    return usable, [g for g in gpus if not supported(g)]
+
+
+def _amd_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
+    return _judged(machine.amd_gpus, lambda g: g.arch in _ANY_ROCM)
+
+
+def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
+    return _judged(machine.intel_gpus, lambda g: intel_platform(g.arch) is not None)
+
+
+def _rocm_incompatibility(backend: Backend, machine: Machine) -> Optional[str]:
+    if machine.system != "Linux":
+        return f"PyTorch's ROCm builds are for Linux only (this is {machine.system})"
+    if not machine.amd_gpus:
+        return "no AMD GPU detected"
+    arches, _ = rocm_arches(backend)
+    if arches is None:
+        return (f"no GPU-architecture data for ROCm {backend.version[0]}.x builds "
+                "(used only when asked for explicitly)")
+    judged, _ = _amd_gpus(machine)
+    for gpu in judged:
+        if gpu.arch not in arches:
+            return f"{backend.name} builds lack {gpu.arch} ({gpu.name})"
+    return None
+
+
+def _xpu_incompatibility(machine: Machine) -> Optional[str]:
+    if machine.system not in ("Linux", "Windows"):
+        return f"PyTorch's XPU builds are for Linux and Windows only (this is {machine.system})"
+    if not machine.intel_gpus:
+        return "no Intel GPU detected"
+    judged, _ = _intel_gpus(machine)
+    for gpu in judged:
+        if intel_platform(gpu.arch) is None:
+            return f"{gpu.name} (PCI 8086:{(gpu.arch or '0x????')[2:]}) is not a GPU PyTorch's XPU builds support"
+    return None
+
+
 def incompatibility(backend: Backend, release: Optional[Version], machine: Machine) -> Optional[str]:
-    """Why ``machine`` cannot run ``backend`` builds of ``release``; None when it can."""
+    """Why ``machine`` cannot run ``backend`` builds of ``release``; None when it can.
+
+    Each backend is judged only against its own vendor's GPUs: a CUDA build against the
+    NVIDIA GPUs (every one must be covered), a ROCm build against the AMD GPUs, the XPU build
+    against the Intel GPUs. Which compatible backend wins is :func:`sort_key`'s business
+    (CUDA > ROCm > XPU > CPU).
+    """
     if backend.family == "cpu":
         return None
-    if backend.family != "cuda":
-        return f"no {'AMD' if backend.family == 'rocm' else 'Intel'} GPU detected"
     if machine.system == "Darwin":
-        return "macOS has no CUDA builds"
+        return f"macOS has no {_FAMILY_NAMES[backend.family]} builds"
+    if backend.family == "rocm":
+        return _rocm_incompatibility(backend, machine)
+    if backend.family == "xpu":
+        return _xpu_incompatibility(machine)
     if machine.nvidia_driver is None:
         return "no NVIDIA driver found"
     minimum = driver_minimum(backend, machine.system)
@@ -133,6 +210,36 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
             which = f"torch {release}" if release else "any release"
             return f"{backend.name} builds of {which} lack {sm} ({gpu.name})"
     return None
+
+
+def compatibility(backend: Backend, release: Optional[Version], machine: Machine) -> str:
+    """Why ``machine`` can run ``backend`` builds of ``release`` (call it only when
+    :func:`incompatibility` is None), in a few words for ``python -m ltt_hook``."""
+    if backend.family == "cpu":
+        return "runs on every machine"
+    if backend.family == "cuda":
+        minimum = driver_minimum(backend, machine.system)
+        why = f"NVIDIA driver {machine.nvidia_driver} >= {minimum} (CUDA {backend.version[0]}.x)"
+        known = sorted({g.capability for g in machine.nvidia_gpus if g.capability})
+        if known:
+            why += " and the build has code for " + ", ".join("sm_%d%d" % c for c in known)
+        if len(known) < len(machine.nvidia_gpus):
+            why += "; compute capability unknown, so the driver alone decides"
+        return why
+    if backend.family == "rocm":
+        arches, source = rocm_arches(backend)
+        judged, left_out = _amd_gpus(machine)
+        why = f"the build lists {', '.join(sorted({g.arch or '?' for g in judged}))}"
+        if source != backend.name:
+            why += f" ({backend.name} is not in the tables; using {source}'s list)"
+        if left_out:
+            why += f"; left out: {', '.join(sorted({g.arch or '?' for g in left_out}))}, which no ROCm build supports"
+        return why
+    judged, left_out = _intel_gpus(machine)
+    why = f"PyTorch's XPU builds support {', '.join(sorted({g.name for g in judged}))}"
+    if left_out:
+        why += f"; left out: {', '.join(sorted({'8086:' + (g.arch or '0x????')[2:] for g in left_out}))}, which they do not"
+    return why
 
 
 def known_backends(channel: str) -> List[Backend]:

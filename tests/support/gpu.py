@@ -32,7 +32,9 @@ __all__ = [
     "cuda_for_driver",
     "gfx_target_version",
     "make_nvidia_smi",
+    "make_powershell",
     "make_rocm_agent_enumerator",
+    "make_rocminfo",
     "make_sysroot",
     "nvml_env",
 ]
@@ -371,6 +373,80 @@ def make_rocm_agent_enumerator(bin_dir: Path, gfx: Sequence[str], hang: bool = F
     return _write_python_tool(
         Path(bin_dir) / "rocm_agent_enumerator", config, _ROCM_AGENT_ENUMERATOR_BODY
     )
+
+
+_ROCMINFO_BODY = r'''
+import json, sys, time
+
+cfg = json.loads(CONFIG)
+if cfg["hang"]:
+    time.sleep(120)
+    sys.exit(0)
+out = sys.stdout
+out.write("ROCk module version 6.8.5 is loaded\n=====================    \nHSA System Attributes    \n"
+          "=====================    \nRuntime Version:         1.14\nSystem Timestamp Freq.:  1000.000000MHz\n"
+          "Machine Model:           LARGE                              \n\n==========               \n"
+          "HSA Agents               \n==========               \n")
+agents = [["AMD Ryzen 9 7950X 16-Core Processor", "AMD Ryzen 9 7950X 16-Core Processor", "CPU"]]
+agents += [[gfx, name, "GPU"] for gfx, name in cfg["gpus"]]
+for n, (agent_name, marketing, kind) in enumerate(agents, start=1):
+    out.write("*******                  \nAgent %d                  \n*******                  \n" % n)
+    out.write("  Name:                    %-35s\n" % agent_name)
+    out.write("  Uuid:                    %-35s\n" % ("CPU-XX" if kind == "CPU" else "GPU-%016x" % n))
+    out.write("  Marketing Name:          %-35s\n" % marketing)
+    out.write("  Vendor Name:             %-35s\n" % ("CPU" if kind == "CPU" else "AMD"))
+    out.write("  Feature:                 %-35s\n" % ("None specified" if kind == "CPU" else "KERNEL_DISPATCH"))
+    out.write("  Profile:                 FULL_PROFILE                       \n")
+    out.write("  Device Type:             %-35s\n" % kind)
+    out.write("  Compute Unit:            %-35s\n" % (32 if kind == "CPU" else 96))
+    if kind == "GPU":
+        out.write("  ISA Info:                \n    ISA 1                    \n")
+        out.write("      Name:                    amdgcn-amd-amdhsa--%-16s\n" % agent_name)
+        out.write("      Machine Models:          HSA_MACHINE_MODEL_LARGE            \n")
+out.write("*** Done ***             \n")
+'''
+
+
+def make_rocminfo(bin_dir: Path, gpus: Sequence[tuple[str, str]], hang: bool = False) -> Path:
+    """Write an executable ``bin_dir/rocminfo`` that answers like the real tool.
+
+    ``gpus`` is a sequence of ``(gfx target, marketing name)``, e.g.
+    ``[("gfx1100", "Radeon RX 7900 XTX")]``.  The output has the real layout: a
+    CPU agent first, then one ``Agent N`` block per GPU with ``Name: gfxNNNN``,
+    ``Marketing Name``, ``Device Type: GPU`` and an ``ISA Info`` section whose
+    ISA ``Name`` is ``amdgcn-amd-amdhsa--gfxNNNN``.  ``hang`` sleeps 120 s.
+    Returns its path.
+    """
+    config = {"gpus": [[gfx, name] for gfx, name in gpus], "hang": hang}
+    return _write_python_tool(Path(bin_dir) / "rocminfo", config, _ROCMINFO_BODY)
+
+
+_POWERSHELL_BODY = r'''
+import json, sys, time
+
+cfg = json.loads(CONFIG)
+if cfg["hang"]:
+    time.sleep(120)
+    sys.exit(0)
+command = " ".join(sys.argv[1:])
+if "Win32_VideoController" not in command:
+    sys.stderr.write("unexpected command: %s\n" % command)
+    sys.exit(1)
+for pnp_id, name in cfg["adapters"]:
+    sys.stdout.write("%s|%s\r\n" % (pnp_id, name))
+'''
+
+
+def make_powershell(bin_dir: Path, adapters: Sequence[tuple[str, str]], hang: bool = False) -> Path:
+    """Write an executable ``bin_dir/powershell`` standing in for Windows PowerShell.
+
+    A command that queries ``Win32_VideoController`` prints one line per display
+    adapter, ``PNPDeviceID|Name`` (the format the hook asks for), e.g.
+    ``PCI\\VEN_8086&DEV_E20B&SUBSYS_...|Intel(R) Arc(TM) B580 Graphics``, with
+    Windows line endings.  ``hang`` sleeps 120 s.  Returns its path.
+    """
+    config = {"adapters": [[pnp, name] for pnp, name in adapters], "hang": hang}
+    return _write_python_tool(Path(bin_dir) / "powershell", config, _POWERSHELL_BODY)
 
 
 # --------------------------------------------------------------------------
