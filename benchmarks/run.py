@@ -248,11 +248,12 @@ def setup(work: Path, ref: Optional[str]) -> Setup:
     ltt_problem = None
     if missing:
         log(f"downloading {' '.join(missing)} from PyPI into {house}")
+    for req in missing:  # one at a time: pip refuses two versions of pip in one command
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary",
-                               ":all:", "-d", str(house), *missing], capture_output=True, text=True,
+                               ":all:", "-d", str(house), req], capture_output=True, text=True,
                               env=harness.isolated_env(work / "download-home"))
         if proc.returncode != 0:
-            ltt_problem = f"could not download {' '.join(missing)} from PyPI: {proc.stderr.strip()[-300:]}"
+            ltt_problem = ltt_problem or f"could not download {req} from PyPI: {proc.stderr.strip()[-300:]}"
 
     log("building the hook wheel, the PyTorch index replica and the PyPI stand-in")
     hook_wheel, source = build_hook(work, ref)
