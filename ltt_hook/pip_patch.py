@@ -311,9 +311,7 @@ def _log_decision(run: Run, policy: Policy) -> None:
     machine = policy.machine
     if machine is not None:
         lines += [f"  detected: {note}" for note in machine.notes]
-        for gpu in machine.gpus:
-            cap = "%d.%d" % gpu.capability if gpu.capability else "unknown"
-            lines.append(f"  GPU: {gpu.name} (compute capability {cap})")
+        lines += [f"  GPU: {gpu.summary}" for gpu in machine.gpus]
     else:
         lines.append(f"  backend fixed by {policy.fixed_by}")
     lines.append(f"  consulting: {', '.join(b.name for b in policy.pages())} on {_redact(run.config.channel_url)}")
@@ -370,6 +368,7 @@ def _patch_finder(finder_mod: Any) -> None:
         try:
             cli = _cli_settings(options)
             cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)), options=cli)
+            detection.read_overrides()  # a bad LTT_CUDA_*/LTT_AMD_* value stops pip here, in one line
         except config_mod.ConfigError as exc:
             raise Abort(f"{exc}. Nothing was installed.") from None
         # pip's build-dependency child gets no custom options: hand the decision down.
@@ -497,10 +496,12 @@ def _patch_finder(finder_mod: Any) -> None:
                      and Version(Version(str(c.version)).public) > Version(best_version.public)]
             if newer:
                 top = max(Version(str(c.version)) for c in newer)
+                family = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}[best_backend.family]
+                hint = " (a newer NVIDIA driver may allow a newer one)" if family == "CUDA" else ""
                 _note_once(f"gpu-over-cpu:{project}",
                            "ltt-hook: %s %s exists for this machine only as a CPU build; choosing %s, "
-                           "the newest %s build this GPU and driver can run (a newer NVIDIA driver "
-                           "may allow a newer one).", project, top.public, best_version, best_backend.family.upper())
+                           "the newest %s build this machine can run%s.", project, top.public,
+                           best_version, family, hint)
         return result
 
     def get_simple_wrapper(url, session, *args, **kwargs):
