@@ -423,7 +423,8 @@ def pip_run(s: Setup, index: replica.IndexServer, venv: harness.Venv, program: S
 
 def summarize(runs: List[PipRun]) -> dict:
     good = [r for r in runs if r.rc == 0]
-    return {"seconds": median([r.seconds for r in runs]), "cpu": median([r.cpu for r in runs]), "requests": median([r.requests for r in runs]),
+    return {"seconds": median([r.seconds for r in runs]), "cpu": median([r.cpu for r in runs]),
+            "all_seconds": [r.seconds for r in runs], "requests": median([r.requests for r in runs]),
             "bytes": median([r.bytes for r in runs]), "index_requests": median([r.index_requests for r in runs]),
             "pypi_requests": median([r.pypi_requests for r in runs]), "ok": len(good), "n": len(runs),
             "chosen": (good or runs)[0].chosen,
@@ -459,14 +460,21 @@ def chosen_backend(s: Setup, index: replica.IndexServer, machine: Machine) -> st
     return version.split("+", 1)[1] if "+" in version else ("cu126" if machine.env else "cpu")
 
 
+def quartiles(values: Sequence[float]) -> Tuple[float, float, float]:
+    q = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else [values[0]] * 3
+    return q[0], q[1], q[2]
+
+
 def compare(s: Setup, index: replica.IndexServer, machine: Machine, reps: int, with_ltt: bool) -> dict:
     backend = chosen_backend(s, index, machine)
     tools = tools_for(s, index, machine, backend, with_ltt)
     for _, _, run in tools:  # warm-up: byte-code and page caches
         run()
     results = interleaved(reps, [run for _, _, run in tools])
-    return {"machine": machine.name, "backend": backend,
-            "tools": {key: dict(summarize(runs), label=label) for (key, label, _), runs in zip(tools, results)}}
+    out = {key: dict(summarize(runs), label=label) for (key, label, _), runs in zip(tools, results)}
+    # Runs i of two tools are neighbours in time: their ratio cancels slow changes in load.
+    paired = [a / b for a, b in zip(out["hook"]["all_seconds"], out["hand"]["all_seconds"])]
+    return {"machine": machine.name, "backend": backend, "tools": out, "paired": quartiles(paired)}
 
 
 def working_cost(s: Setup, reps: int) -> List[dict]:
@@ -651,7 +659,9 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], detect: List[dict
     for w in work:
         t = w["tools"]
         ratio = t["hook"]["seconds"] / t["hand"]["seconds"]
-        add(f"| working ≤ 1.10× by hand, {w['machine']} machine | {ratio:.2f}× | {verdict(ratio <= 1.10)} |")
+        low, mid, high = w["paired"]
+        add(f"| working ≤ 1.10× by hand, {w['machine']} machine | {ratio:.2f}× (run by run: median {mid:.2f}×, "
+            f"middle half {low:.2f}–{high:.2f}×) | {verdict(ratio <= 1.10)} |")
         if "ltt" in t:
             add(f"| fewer requests than light-the-torch, {w['machine']} machine | {t['hook']['requests']:.0f} vs "
                 f"{t['ltt']['requests']:.0f} | {verdict(t['hook']['requests'] < t['ltt']['requests'])} |")
@@ -674,7 +684,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="Benchmarks for ltt-hook (see the README's Benchmarks section).")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     ap.add_argument("--idle-reps", type=int, help="interpreter starts per side (default 100, quick 40)")
-    ap.add_argument("--pip-reps", type=int, help="pip runs per tool (default 7, quick 3)")
+    ap.add_argument("--pip-reps", type=int, help="pip runs per tool (default 11, quick 3)")
     ap.add_argument("--detect-reps", type=int, help="detection processes per path (default 30, quick 10)")
     ap.add_argument("--scale-reps", type=int, help="pip runs per tool and replica (default 7, quick 2)")
     ap.add_argument("--sizes", default="5,15,40", help="torch releases per scaling replica (default 5,15,40)")
@@ -686,7 +696,7 @@ def main() -> None:
     args = ap.parse_args()
     quick = args.quick
     idle_reps = args.idle_reps or (40 if quick else 100)
-    pip_reps = args.pip_reps or (3 if quick else 7)
+    pip_reps = args.pip_reps or (3 if quick else 11)
     detect_reps = args.detect_reps or (10 if quick else 30)
     scale_reps = args.scale_reps or (2 if quick else 7)
     only = set(args.only.split(","))
