@@ -7,7 +7,6 @@ Every value remembers where it came from, so a bad one can be named in one line.
 
 from __future__ import annotations
 
-import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Tuple
@@ -78,6 +77,8 @@ def _pip_values(isolated: bool, warnings: List[str]) -> Dict[str, Tuple[str, str
                 key = raw_key.lower().replace("_", "-")
                 origin = f"{fname} [ltt] {raw_key}"
                 if key not in KEYS:
+                    import difflib  # only for this warning
+
                     close = difflib.get_close_matches(key, list(KEYS), n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     warnings.append(f"ltt-hook: unknown key {raw_key!r} in {fname} [ltt]{hint}; ignored")

@@ -417,6 +417,7 @@ class IndexServer:
 def _make_handler(server: IndexServer) -> type:
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else each kept-alive answer waits ~40 ms for a delayed ACK
         server_version = "ltt-replica"
         sys_version = ""
 
