@@ -47,12 +47,13 @@ def main(argv: List[str] = None) -> int:
     parser.add_argument("versions", nargs="*", default=RELEASES)
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args(argv)
+    print("| pip | result | seconds |\n|---|---|---|", flush=True)
+    results = []
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(run, args.versions))
-    print(f"| pip | result | seconds |\n|---|---|---|")
-    for version, status, summary, seconds in results:
-        print(f"| {version} | {'ok' if status == 0 else 'FAIL'}: {summary} | {seconds:.0f} |")
-    return max(status for _, status, _, _ in results)
+        for version, status, summary, seconds in pool.map(run, args.versions):  # rows as they finish
+            print(f"| {version} | {'ok' if status == 0 else 'FAIL'}: {summary} | {seconds:.0f} |", flush=True)
+            results.append(status)
+    return max(results)
 
 
 if __name__ == "__main__":
