@@ -7,7 +7,7 @@ no pip imports, so it is unit-tested directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
@@ -291,6 +291,7 @@ class Policy:
     python: Optional[Tuple[int, int]] = None
     #: Specifiers the user put on torch (requirements and constraints).
     torch_specifiers: List[SpecifierSet] = field(default_factory=list)
+    _verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = field(default_factory=dict, repr=False)
 
     def pages(self) -> List[Backend]:
         """The backend sub-indexes worth a request, best first.
@@ -323,5 +324,8 @@ class Policy:
                 return None
             return f"built for {backend}; {self.fixed_by} allows {', '.join(b.name for b in self.fixed)}"
         assert self.machine is not None
-        reason = incompatibility(backend, release_of(project, version), self.machine)
-        return f"built for {backend}: {reason}" if reason else None
+        key = (backend, release_of(project, version))
+        if key not in self._verdicts:  # pip evaluates every link of every page: decide once
+            reason = incompatibility(backend, key[1], self.machine)
+            self._verdicts[key] = f"built for {backend}: {reason}" if reason else None
+        return self._verdicts[key]
