@@ -36,15 +36,21 @@ def test_console_scripts(hook_venv, nvidia, script):
 def test_build_dependencies_get_this_machines_torch(fresh_venv, nvidia, tmp_path):
     """A package whose build-system.requires lists torch builds against the machine's build
     (pip's build-dependency child is a second pip process; its hook decides the same)."""
+    project = builtwith_project(tmp_path)
+    result = fresh_venv.pip("install", "--no-deps", str(project), report=False, env=gpu_550(nvidia))
+    assert result.returncode == 0, result.output
+    built = fresh_venv.run(fresh_venv.python, "-c", "import builtwith; print(builtwith.TORCH)")
+    assert built.stdout.strip() == "2.14.1+cu126", built.output
+
+
+def builtwith_project(tmp_path):
+    """A project whose build requires torch and records the torch version it was built with."""
     project = tmp_path / "builtwith"
     project.mkdir()
     (project / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["torch"]\nbuild-backend = "backend"\nbackend-path = ["."]\n')
     (project / "backend.py").write_text(BACKEND)
-    result = fresh_venv.pip("install", "--no-deps", str(project), report=False, env=gpu_550(nvidia))
-    assert result.returncode == 0, result.output
-    built = fresh_venv.run(fresh_venv.python, "-c", "import builtwith; print(builtwith.TORCH)")
-    assert built.stdout.strip() == "2.14.1+cu126", built.output
+    return project
 
 
 BACKEND = '''

@@ -10,7 +10,7 @@ from packaging.version import Version
 
 from support import replica
 from support.harness import PIP_VERSION, write_config
-from test_pip_doors import BACKEND
+from test_pip_doors import builtwith_project
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 PIP = Version(PIP_VERSION)
@@ -90,11 +90,7 @@ def test_verbose_log_explains_and_quiet_hides_notes(hook_venv, nvidia, index_roo
 
 
 def test_build_dependency_child_honours_the_command_line_backend(fresh_venv, tmp_path):
-    project = tmp_path / "builtwith"
-    project.mkdir()
-    (project / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["torch"]\nbuild-backend = "backend"\nbackend-path = ["."]\n')
-    (project / "backend.py").write_text(BACKEND)
+    project = builtwith_project(tmp_path)
     result = fresh_venv.pip("install", "--no-deps", "--pytorch-computation-backend", "cu130", str(project), report=False)
     assert result.returncode == 0, result.output
     built = fresh_venv.run(fresh_venv.python, "-c", "import builtwith; print(builtwith.TORCH)")

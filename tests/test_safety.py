@@ -4,7 +4,6 @@ faults. Every failure is one readable line, installs nothing and never falls bac
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -136,7 +135,7 @@ def test_authenticated_mirror_keeps_the_secret_out_of_every_output(venv, index_r
         assert result.chosen["torch"] == "2.14.1+cpu"
         assert "s3cret" not in result.output and "ltt:****@" in result.output
         # netrc works too, through pip's own session
-        (venv.home / ".netrc").write_text(f"machine 127.0.0.1 login ltt password s3cret\n")
+        (venv.home / ".netrc").write_text("machine 127.0.0.1 login ltt password s3cret\n")
         (venv.home / ".netrc").chmod(0o600)
         try:
             result = venv.pip("install", "torch", env={"LTT_INDEX_URL": f"{mirror.url}/whl"})
