@@ -3,7 +3,8 @@
 It must cost nothing in interpreters that are not pip and must never raise. It imports only
 ``os`` and ``sys`` (both already loaded), looks at ``sys.argv`` and, when pip may be the
 program, inserts one meta-path finder that reacts to two pip module names. Only when pip
-imports those modules is the rest of ltt_hook imported (:mod:`ltt_hook.pip_patch`).
+imports those modules, and only when pip really is the program (:func:`pip_is_the_program`), is
+the rest of ltt_hook imported (:mod:`ltt_hook.pip_patch`).
 """
 
 import os
@@ -26,7 +27,7 @@ def _script_is_pip(path):
 
 
 def may_be_pip():
-    """Cheap first test from the command line; the patch confirms it later (pip_patch)."""
+    """Cheap first test from the command line; :func:`pip_is_the_program` confirms it later."""
     argv = getattr(sys, "argv", None)
     if not argv:
         return False
@@ -44,6 +45,22 @@ def may_be_pip():
     if first == "-c":  # runpy.run_module("pip") and similar in-process uses
         return True
     return _script_is_pip(first) or os.path.basename(os.path.dirname(first)) == "pip"
+
+
+def pip_is_the_program():
+    """Whether pip is this process's program, and not a tool that imports pip in-process.
+
+    Asked when pip imports a trigger module, once ``__main__`` is the program that runs:
+    ``python -m pip`` (``__main__`` is ``pip.__main__``) or one of pip's scripts.
+    """
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and getattr(spec, "name", None) == "pip.__main__":
+        return True
+    for path in (getattr(main, "__file__", None), (sys.argv or [""])[0]):
+        if path and _script_is_pip(path):
+            return True
+    return False
 
 
 class _PatchingLoader:
@@ -93,7 +110,7 @@ _failed = []
 
 
 def _patch(name, module):
-    if _failed:
+    if _failed or not pip_is_the_program():
         return
     try:
         from ltt_hook import pip_patch

@@ -626,16 +626,9 @@ _PATCHES = {
 
 
 def _pip_is_the_program() -> bool:
-    main = sys.modules.get("__main__")
-    spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None) == "pip.__main__":
-        return True
-    from ._pth import _script_is_pip
+    from ._pth import pip_is_the_program
 
-    for path in (getattr(main, "__file__", None), (sys.argv or [""])[0]):
-        if path and _script_is_pip(path):
-            return True
-    return False
+    return pip_is_the_program()
 
 
 def on_import(name: str, module: Any) -> None:

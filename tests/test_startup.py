@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
+import pytest
+
+from support.harness import PIP_VERSION
+
 HEAVY = ("pip", "packaging", "pynvml", "ltt_hook.pip_patch", "ltt_hook.selection", "ltt_hook.config")
 SHOW = "import sys; print(' '.join(sorted(sys.modules))); print(' '.join(type(f).__name__ for f in sys.meta_path))"
 
@@ -36,22 +43,81 @@ def test_a_script_that_is_not_pip_gets_no_finder(hook_venv):
 
 
 def test_importing_pip_internals_outside_pip_patches_nothing(hook_venv):
-    # pip-tools and friends import pip's finder in-process: pip is not the program, no patch.
-    code = ("import pip._internal.index.package_finder as pf; import sys;"
-            "print(hasattr(pf.LinkEvaluator.evaluate_link, '__ltt_original__'), 'ltt_hook.pip_patch' in sys.modules)")
+    # pip-tools and friends import pip's finder in-process: pip is not the program, so no patch,
+    # and nothing of ltt_hook beyond the start-up module is imported.
+    code = ("import pip._internal.index.package_finder as pf, sys;"
+            "print(hasattr(pf.LinkEvaluator.evaluate_link, '__ltt_original__'));"
+            "print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'ltt_hook')))")
     result = hook_venv.run(hook_venv.python, "-c", code)
-    assert result.returncode == 0 and result.stdout.split()[0] == "False", result.output
+    assert result.returncode == 0, result.output
+    patched, ltt_modules = result.stdout.splitlines()
+    assert patched == "False", result.output
+    assert ltt_modules.split() == ["ltt_hook", "ltt_hook._pth"], result.output
 
 
-def test_pip_gets_patched(hook_venv):
-    result = hook_venv.run(hook_venv.path / "bin" / "pip", "--version")
-    assert result.returncode == 0 and "WARNING" not in result.output, result.output
+def test_pip_gets_patched(hook_venv, pytorch_index):
+    # pip's own script running a command that imports pip's finder: the patch applies, so torch
+    # comes from the PyTorch index (the PyPI stand-in also has an unlabelled torch 2.14.1).
+    report = hook_venv.home / "patched.json"
+    if report.exists():
+        report.unlink()
+    result = hook_venv.run(hook_venv.path / "bin" / "pip", "-v", "install", "--dry-run", "--no-deps",
+                           "--report", report, "torch")
+    assert result.returncode == 0, result.output
+    assert "ltt-hook does not support pip" not in result.output, result.output
+    assert "ltt-hook decision:" in result.output, result.output
+    result.report = json.loads(report.read_text())
+    assert result.chosen == {"torch": "2.14.1+cpu"}
+    assert result.url("torch").startswith(f"{pytorch_index.url}/whl/cpu/"), result.url("torch")
 
 
-def test_broken_install_never_breaks_the_interpreter(hook_venv):
-    # The .pth line must not raise even with a hostile environment.
-    result = hook_venv.run(hook_venv.python, "-c", "print('ok')", env={"LTT_DISABLE": "maybe"})
-    assert result.stdout.strip() == "ok" and not result.stderr
+# --------------------------------------------------------------------------- broken installs
+
+
+@pytest.fixture
+def hook_remnant(fresh_venv, request):
+    """A virtualenv whose ltt-hook install was partly removed: ``request.param`` is the path below
+    site-packages that is gone; ``ltt_hook.pth`` is left behind."""
+    site = fresh_venv.site_packages()
+    gone = site / request.param
+    shutil.rmtree(gone) if gone.is_dir() else gone.unlink()
+    assert (site / "ltt_hook.pth").is_file()
+    return fresh_venv
+
+
+def hook_lines(result):
+    return [line for line in result.output.splitlines() if "ltt-hook" in line or "ltt_hook" in line]
+
+
+@pytest.mark.parametrize("hook_remnant", ["ltt_hook"], indirect=True)
+def test_a_pth_line_left_without_its_package_is_silent(hook_remnant):
+    venv = hook_remnant
+    assert_interpreter_and_pip_work(venv)
+    dry_run = venv.pip("install", "numpy")
+    assert dry_run.returncode == 0 and dry_run.stderr == "", dry_run.output
+    assert list(dry_run.chosen) == ["numpy"]
+    assert hook_lines(dry_run) == []  # nothing left to warn with: pip runs as if ltt-hook was never there
+
+
+@pytest.mark.parametrize("hook_remnant", ["ltt_hook/pip_patch.py"], indirect=True)
+def test_a_half_removed_package_warns_once_and_pip_runs_unpatched(hook_remnant):
+    venv = hook_remnant
+    assert_interpreter_and_pip_work(venv)
+    dry_run = venv.pip("install", "numpy")
+    assert dry_run.returncode == 0 and "Traceback" not in dry_run.output, dry_run.output
+    assert list(dry_run.chosen) == ["numpy"]
+    (warning,) = hook_lines(dry_run)
+    assert warning.startswith("WARNING: ltt-hook could not load (ImportError: cannot import name 'pip_patch'"), warning
+    assert warning.endswith("; pip runs unpatched."), warning
+
+
+def assert_interpreter_and_pip_work(venv):
+    """Neither a program nor pip's commands that never import its finder notice the remnant."""
+    hello = venv.run(venv.python, "-c", "print('ok')", env={"LTT_DISABLE": "maybe"})
+    assert (hello.returncode, hello.stdout, hello.stderr) == (0, "ok\n", "")
+    version = venv.run(venv.python, "-m", "pip", "--version")
+    assert version.returncode == 0 and version.stderr == "", version.output
+    assert version.stdout.startswith(f"pip {PIP_VERSION} "), version.output
 
 
 def test_start_file_for_python_315_names_the_same_entry_point(hook_venv):
