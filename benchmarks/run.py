@@ -10,7 +10,7 @@ Everything runs against the loopback stand-ins of ``tests/support`` (the PyTorch
 PyPI stand-in, the NVML library and ``nvidia-smi``), in virtualenvs isolated from this machine's pip
 configuration. A/B runs are interleaved (A B B A ...) so that load from other processes falls on
 both sides alike, and every figure is a median. The result is printed as markdown; ``--readme``
-also writes it into README.md between the ``benchmarks:begin`` and ``benchmarks:end`` markers.
+also writes it into docs/benchmarks.md between the ``benchmarks:begin`` and ``benchmarks:end`` markers.
 """
 
 from __future__ import annotations
@@ -672,16 +672,16 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], detect: List[dict
 
 
 def write_readme(text: str) -> None:
-    readme = REPO / "README.md"
+    readme = REPO / "docs" / "benchmarks.md"
     content = readme.read_text()
     if MARK_BEGIN not in content or MARK_END not in content:
-        sys.exit("README.md has no benchmarks markers; add a '## Benchmarks' section with them first")
+        sys.exit("docs/benchmarks.md has no benchmarks markers")
     head, rest = content.split(MARK_BEGIN, 1)
     readme.write_text(head + MARK_BEGIN + "\n" + text + MARK_END + rest.split(MARK_END, 1)[1])
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Benchmarks for ltt-hook (see the README's Benchmarks section).")
+    ap = argparse.ArgumentParser(description="Benchmarks for ltt-hook (see docs/benchmarks.md).")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
     ap.add_argument("--idle-reps", type=int, help="interpreter starts per side (default 100, quick 40)")
     ap.add_argument("--pip-reps", type=int, help="pip runs per tool (default 11, quick 3)")
@@ -691,7 +691,7 @@ def main() -> None:
     ap.add_argument("--only", default="idle,working,detection,scaling", help="comma-separated sections to run")
     ap.add_argument("--ref", help="build ltt-hook from this git commit instead of the working tree")
     ap.add_argument("--json", type=Path, help="also write the raw results to this file")
-    ap.add_argument("--readme", action="store_true", help="write the result into README.md (## Benchmarks)")
+    ap.add_argument("--readme", action="store_true", help="write the result into docs/benchmarks.md")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     args = ap.parse_args()
     quick = args.quick
@@ -726,7 +726,7 @@ def main() -> None:
                                              "scaling": sc}, indent=1, default=str))
         if args.readme:
             write_readme(text)
-            log("README.md: Benchmarks section updated")
+            log("docs/benchmarks.md updated")
     finally:
         if s is not None:
             for server in s.servers:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import data
@@ -62,12 +62,16 @@ class Config:
         return (self.index_url + "/" + data.CHANNELS[self.channel]).rstrip("/")
 
 
-def _pip_values(isolated: bool, warnings: List[str]) -> Dict[str, Tuple[str, str]]:
-    """``[ltt]`` keys from pip's config files, later files winning: key -> (value, origin)."""
-    from pip._internal.configuration import Configuration
+def _pip_values(isolated: bool, warnings: List[str], configuration: Any = None) -> Dict[str, Tuple[str, str]]:
+    """``[ltt]`` keys from pip's config files, later files winning: key -> (value, origin).
 
-    configuration = Configuration(isolated=isolated)
-    configuration.load()
+    ``configuration`` is the one pip already loaded for its command (read once); without it,
+    pip's loader reads the files here (``python -m ltt_hook``)."""
+    if configuration is None:
+        from pip._internal.configuration import Configuration
+
+        configuration = Configuration(isolated=isolated)
+        configuration.load()
     found: Dict[str, Tuple[str, str]] = {}
     for parsers in configuration._parsers.values():  # dict in pip's override order
         for fname, parser in parsers:
@@ -124,15 +128,16 @@ OPTIONS = {"backend": "--pytorch-computation-backend", "channel": "--pytorch-cha
 
 
 def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
-         options: Optional[Mapping[str, Optional[str]]] = None) -> Config:
+         options: Optional[Mapping[str, Optional[str]]] = None, configuration: Any = None) -> Config:
     """Read the configuration; raise :class:`ConfigError` for a value that cannot be used.
 
     Precedence: pip command-line ``options`` (``{"backend": ..., "channel": ...}``) over
     ``LTT_*`` environment variables over ``[ltt]`` in pip's config files over defaults.
+    ``configuration``: pip's own, already loaded ``Configuration`` (inside pip).
     """
     env = os.environ if environ is None else environ
     config = Config()
-    values = _pip_values(isolated, config.warnings)
+    values = _pip_values(isolated, config.warnings, configuration)
     for key, var in KEYS.items():
         if env.get(var, "").strip():  # an empty variable counts as unset
             values[key] = (env[var], f"environment variable {var}")

@@ -1,0 +1,267 @@
+"""One small wrapper per patched pip method (the rows of :data:`ltt_hook.pip_patch.PATCHES`).
+
+Each wrapper is ``wrapper(pip, *args)``: ``pip`` is pip's original method (a
+:class:`~ltt_hook.safety.PipCall`, callable once); the other arguments are pip's. A wrapper
+holds no policy: it asks the :class:`~ltt_hook.run.Run` kept on pip's ``LinkCollector`` and
+applies the answer. The safety net around it is :func:`ltt_hook.safety.guard`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+from packaging.utils import canonicalize_name
+
+from . import config as config_mod
+from . import data, detection
+from . import options as pip_options
+from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, gpu_over_cpu_note, note_requirements
+from .safety import STATE, PipCall, note_once, stop
+from .selection import sort_key
+
+logger = logging.getLogger("ltt_hook")
+
+
+@dataclass
+class PipApi:
+    """pip's classes the wrappers need, found when the patch is applied."""
+
+    search_scope: Any = None  # pip._internal.models.search_scope.SearchScope
+    link: Any = None  # pip._internal.models.link.Link
+    link_type: Any = None  # pip._internal.index.package_finder.LinkType
+
+
+PIP = PipApi()
+
+
+@dataclass
+class Process:
+    """This pip process: the command pip created (its configuration is read once, by pip)."""
+
+    command: Any = None
+
+
+PROCESS = Process()
+
+
+def _run_of(collector: Any) -> Optional[Run]:
+    return getattr(collector, "_ltt", None)
+
+
+def _finder_run(finder: Any, project_name: str) -> Optional[Run]:
+    """The run, if the hook handles this project's builds in this finder."""
+    run = _run_of(getattr(finder, "_link_collector", None))
+    name = canonicalize_name(project_name)
+    if run is None or name in getattr(finder, "_locked_links", {}):  # pylock: locked links win
+        return None
+    return run if run.applies(name, list(finder.index_urls)) else None
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def command_init(pip: PipCall, self: Any, *args: Any, **kwargs: Any) -> None:
+    """``Command.__init__``: remember the command; resolving commands get the options."""
+    pip(self, *args, **kwargs)
+    PROCESS.command = self
+    if getattr(self, "name", None) in pip_options.COMMANDS:
+        pip_options.add_options(self)
+
+
+def get_requirements(pip: PipCall, self: Any, args: Any, options: Any, finder: Any, session: Any) -> Any:
+    """``RequirementCommand.get_requirements``: note what the user asked for."""
+    reqs = pip(self, args, options, finder, session)
+    run = _run_of(getattr(finder, "_link_collector", None))
+    if run is not None:
+        note_requirements(run, reqs)
+    return reqs
+
+
+def build_env_install(pip: PipCall, self: Any, requirements: Any, *args: Any, **kwargs: Any) -> Any:
+    """``SubprocessBuildEnvironmentInstaller.install`` (pip 26.2+): under venv-isolation the
+    build runs where no hook does; say so when a PyTorch project is among the requirements."""
+    requirements = list(requirements)
+    run = _run_of(getattr(getattr(self, "finder", None), "_link_collector", None))
+    features = getattr(run.options, "features_enabled", None) or () if run else ()
+    if "venv-isolation" in features:
+        from packaging.requirements import InvalidRequirement, Requirement
+
+        names = []
+        for text in requirements:
+            try:
+                names.append(canonicalize_name(Requirement(str(text)).name))
+            except InvalidRequirement:
+                continue
+        torch = sorted(n for n in names if n in PYTORCH)
+        if torch:
+            note_once("venv-isolation", "ltt-hook: --use-feature=venv-isolation builds packages in "
+                      "fresh virtualenvs where ltt-hook does not run; %s in these build requirements "
+                      "comes from your indexes (PyPI's build). Set --no-build-isolation or drop the "
+                      "feature to build against this machine's torch.", ", ".join(torch),
+                      level=logging.WARNING)
+    return pip(self, requirements, *args, **kwargs)
+
+
+# --------------------------------------------------------------------------- the index
+
+
+def collector_create(pip: PipCall, cls: Any, session: Any, options: Any, suppress_no_index: bool = False) -> Any:
+    """``LinkCollector.create``: read the configuration and start a :class:`Run`."""
+    collector = pip(cls, session, options, suppress_no_index=suppress_no_index)
+    if suppress_no_index:  # pip's self-version check
+        return collector
+    parser = getattr(PROCESS.command, "parser", None)
+    try:
+        cli = pip_options.cli_settings(options)
+        cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)), options=cli,
+                              configuration=getattr(parser, "config", None))
+        detection.read_overrides()  # a bad LTT_CUDA_*/LTT_AMD_* value stops pip here, in one line
+    except config_mod.ConfigError as exc:
+        raise stop(f"{exc}. Nothing was installed.") from None
+    STATE.strict = cfg.strict
+    # pip's build-dependency child gets no custom options: hand the decision down.
+    for key, value in cli.items():
+        if value:
+            os.environ[config_mod.KEYS[key]] = value
+    for warning in cfg.warnings:
+        logger.warning(warning)
+    if not cfg.disable:
+        collector._ltt = Run(options, cfg)
+    return collector
+
+
+def collect_sources(pip: PipCall, self: Any, project_name: str, candidates_from_page: Any) -> Any:
+    """``LinkCollector.collect_sources``: a PyTorch project is looked up on the PyTorch index."""
+    run = _run_of(self)
+    scope = self.search_scope
+    urls = run.redirect(canonicalize_name(project_name), list(scope.index_urls)) if run else None
+    if run is None or urls is None:
+        return pip(self, project_name, candidates_from_page)
+    _check_transport(self, run)
+    self.search_scope = PIP.search_scope.create(find_links=scope.find_links, index_urls=urls,
+                                                no_index=scope.no_index)
+    try:
+        return pip(self, project_name, candidates_from_page)
+    finally:
+        self.search_scope = scope
+
+
+def _check_transport(collector: Any, run: Run) -> None:
+    """HTTPS (or a --trusted-host) for the PyTorch index; credentials through pip's auth."""
+    if run.transport_checked:
+        return
+    run.transport_checked = True
+    url = run.config.index_url
+    session = collector.session
+    if not session.is_secure_origin(PIP.link(url + "/")):
+        raise stop(f"ltt-hook: the PyTorch index {config_mod.redact(url)} ({run.config.origins['index-url']}) "
+                   "is not HTTPS; add --trusted-host for its host if you trust it. Nothing was installed.")
+    auth = getattr(session, "auth", None)
+    known = list(getattr(auth, "index_urls", None) or [])
+    if hasattr(session, "update_index_urls") and url not in known:
+        session.update_index_urls(known + [url])  # keyring/netrc look-ups by index prefix
+
+
+def get_simple_response(pip: PipCall, url: str, session: Any, *args: Any, **kwargs: Any) -> Any:
+    """``collector._get_simple_response``: record how each index page answered."""
+    try:
+        response = pip(url, session, *args, **kwargs)
+    except Exception as exc:
+        PAGES.record_failure(url, exc)
+        raise
+    PAGES.record_answer(url, getattr(response, "content", b"") or b"")
+    return response
+
+
+def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
+    """``PackageFinder.find_all_candidates``: an unreadable PyTorch page stops pip."""
+    result = pip(self, project_name)
+    run = _run_of(getattr(self, "_link_collector", None))
+    problem = run.page_problem(canonicalize_name(project_name)) if run else None
+    if problem:
+        raise stop(f"ltt-hook: {problem}. Nothing was installed; PyTorch packages are not "
+                   "taken from other indexes instead.")
+    return result
+
+
+# --------------------------------------------------------------------------- the builds
+
+
+def make_link_evaluator(pip: PipCall, self: Any, project_name: str) -> Any:
+    """``PackageFinder.make_link_evaluator``: hand the run to the link evaluator."""
+    evaluator = pip(self, project_name)
+    run = _finder_run(self, project_name)
+    if run is None:
+        return evaluator
+    name = canonicalize_name(project_name)
+    if getattr(evaluator, "_uploaded_prior_to", None) is not None and not run.user_pytorch_indexes(list(self.index_urls)):
+        # The PyTorch index's HTML carries no upload times pip reads; the filter would
+        # reject every build. Say so and let the PyTorch builds through.
+        evaluator._uploaded_prior_to = None
+        note_once("uploaded-prior-to", "ltt-hook: the PyTorch index publishes no upload times "
+                  "that pip can read, so --uploaded-prior-to is not applied to %s; pin its "
+                  "version for a reproducible install.", name)
+    if name in data.BACKEND_BUILT:
+        evaluator._ltt = (run, name, list(self.index_urls))
+    return evaluator
+
+
+def evaluate_link(pip: PipCall, self: Any, link: Any) -> Any:
+    """``LinkEvaluator.evaluate_link``: builds this machine cannot use are skipped links."""
+    result, detail = pip(self, link)
+    context = getattr(self, "_ltt", None)
+    if context is None or result is not PIP.link_type.candidate:
+        return result, detail
+    run, project, index_urls = context
+    reason = run.rejects(project, detail, link, index_urls)
+    if not reason:
+        return result, detail
+    message = f"ltt-hook: {project} {detail} {reason}"
+    logger.log(VERBOSE, "Skipping link: %s", message)
+    return PIP.link_type.platform_mismatch, message
+
+
+def make_candidate_evaluator(pip: PipCall, self: Any, project_name: str, specifier: Any = None,
+                             hashes: Any = None) -> Any:
+    """``PackageFinder.make_candidate_evaluator``: pre-releases on test/nightly; our ranking."""
+    evaluator = pip(self, project_name, specifier=specifier, hashes=hashes)
+    run = _finder_run(self, project_name)
+    if run is None:
+        return evaluator
+    name = canonicalize_name(project_name)
+    if run.config.channel != "stable":
+        allow_prereleases(evaluator, name)
+    if name in data.BACKEND_BUILT:
+        evaluator._ltt = (run, name)
+    return evaluator
+
+
+def candidate_sort_key(pip: PipCall, self: Any, candidate: Any) -> Any:
+    """``CandidateEvaluator._sort_key``: pip's key with the version replaced by ours."""
+    key = pip(self, candidate)
+    context = getattr(self, "_ltt", None)
+    if context is None:
+        return key
+    run, project = context
+    from packaging.version import Version
+
+    version = candidate.version
+    for i, item in enumerate(key):
+        if item is version:
+            ours = Version(str(version))
+            better = sort_key(ours, run.backend_of(project, ours, candidate.link))
+            return key[:i] + ((better, version),) + key[i + 1:]
+    return key
+
+
+def get_applicable_candidates(pip: PipCall, self: Any, candidates: List[Any]) -> Any:
+    """``CandidateEvaluator.get_applicable_candidates``: say when a GPU build beat a newer
+    CPU-only release."""
+    result = pip(self, candidates)
+    context = getattr(self, "_ltt", None)
+    if context is not None and result and context[1] == "torch":
+        gpu_over_cpu_note(context[0], context[1], result)
+    return result
