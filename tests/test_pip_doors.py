@@ -8,11 +8,22 @@ import zipfile
 
 import pytest
 
-from support.harness import PIP_VERSION, write_config
+from support.harness import (NEWEST_BUILDS, PIP_VERSION, PythonInfo, newest_release, releases_for, test_python,
+                             write_config)
 from packaging.version import Version
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 PIP = Version(PIP_VERSION)
+PY = test_python()  # the test virtualenvs' interpreter
+#: What a plain ``pip install torch`` gets there: 2.14.1 on Python 3.10+, 2.8.0 on 3.9.
+NEWEST = newest_release()
+TORCH, VISION = NEWEST.torch, NEWEST.torchvision
+CU_550, CU_580_H100, SOME_CUDA = NEWEST_BUILDS[TORCH]  # e.g. cu126, cu132, cu130 for 2.14.1
+GPU_550 = f"{TORCH}+{CU_550}"  # the build of gpu_550()
+
+
+def linux_wheel(version, python=PY):
+    return f"torch-{version}-{python.wheel_tags}-manylinux_2_28_x86_64.whl"
 
 
 def gpu_550(nvidia):
@@ -24,13 +35,11 @@ def gpu_550(nvidia):
 
 @pytest.mark.parametrize("script", ["pip", "pip3", "pip3.{minor}"])
 def test_console_scripts(hook_venv, nvidia, script):
-    import sys
-
-    exe = hook_venv.path / "bin" / script.format(minor=sys.version_info[1])
+    exe = hook_venv.path / "bin" / script.format(minor=hook_venv.info.version[1])
     report = hook_venv.home / "door.json"
     result = hook_venv.run(exe, "install", "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
-    assert "2.14.1+cu126" in report.read_text()
+    assert GPU_550 in report.read_text()
 
 
 def test_build_dependencies_get_this_machines_torch(fresh_venv, nvidia, tmp_path):
@@ -40,7 +49,7 @@ def test_build_dependencies_get_this_machines_torch(fresh_venv, nvidia, tmp_path
     result = fresh_venv.pip("install", "--no-deps", str(project), report=False, env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
     built = fresh_venv.run(fresh_venv.python, "-c", "import builtwith; print(builtwith.TORCH)")
-    assert built.stdout.strip() == "2.14.1+cu126", built.output
+    assert built.stdout.strip() == GPU_550, built.output
 
 
 def builtwith_project(tmp_path):
@@ -83,12 +92,12 @@ def test_pip_python_option_lets_the_target_environment_decide(hook_venv, plain_v
     result = plain_venv.run(plain_venv.python, "-m", "pip", "--python", hook_venv.python, "install",
                             "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
-    assert "2.14.1+cu126" in report.read_text()
+    assert GPU_550 in report.read_text()
     # ... and the other way round: the target has no hook, so plain pip behaviour.
     result = hook_venv.run(hook_venv.python, "-m", "pip", "--python", plain_venv.python, "install",
                            "--dry-run", "--report", report, "torch", env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
-    assert '"version": "2.14.1"' in report.read_text()
+    assert f'"version": "{TORCH}"' in report.read_text()
 
 
 def test_pip_zipapp(hook_venv, nvidia, tmp_path):
@@ -103,7 +112,7 @@ def test_pip_zipapp(hook_venv, nvidia, tmp_path):
     result = hook_venv.run(hook_venv.python, pyz, "install", "--dry-run", "--report", report, "torch",
                            env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
-    assert "2.14.1+cu126" in report.read_text()
+    assert GPU_550 in report.read_text()
 
 
 def test_light_the_torch_running_pip_is_left_alone(hook_venv, nvidia):
@@ -117,14 +126,29 @@ def test_light_the_torch_running_pip_is_left_alone(hook_venv, nvidia):
     finally:
         ltt.unlink()
     assert result.returncode == 0, result.output
-    assert '"version": "2.14.1"' in report.read_text()  # plain pip: ltt does its own patching
+    assert f'"version": "{TORCH}"' in report.read_text()  # plain pip: ltt does its own patching
 
 
 @pytest.mark.skipif(PIP < Version("26.2"), reason="--use-feature=venv-isolation is pip 26.2+")
-def test_venv_isolation_is_named_as_unsupported(hook_venv):
-    result = hook_venv.pip("install", "--use-feature=venv-isolation", "torch")
+def test_venv_isolation_is_named_when_a_build_requires_torch(hook_venv, tmp_path):
+    # The build runs in a fresh virtualenv where no hook runs: said once, naming torch.
+    result = hook_venv.run(hook_venv.python, "-m", "pip", "wheel", "--no-deps", "--use-feature=venv-isolation",
+                           "-w", tmp_path / "out", builtwith_project(tmp_path))
     assert result.returncode == 0, result.output
-    assert result.output.count("venv-isolation builds packages in fresh virtualenvs") == 1
+    assert result.output.count("venv-isolation builds packages in fresh virtualenvs") == 1, result.output
+    assert "torch in these build requirements" in result.output
+
+
+@pytest.mark.skipif(PIP < Version("26.2"), reason="--use-feature=venv-isolation is pip 26.2+")
+def test_venv_isolation_says_nothing_for_other_projects(hook_venv, tmp_path):
+    project = builtwith_project(tmp_path)
+    (project / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "backend"\nbackend-path = ["."]\n')
+    (project / "backend.py").write_text(BACKEND.replace("    import torch\n", "    torch = __import__('types').SimpleNamespace(__version__='none')\n"))
+    for args in (["wheel", "--no-deps", "-w", tmp_path / "out", project], ["install", "--dry-run", "torch"]):
+        result = hook_venv.run(hook_venv.python, "-m", "pip", "--use-feature=venv-isolation", *args)
+        assert result.returncode == 0, result.output
+        assert "venv-isolation" not in result.output, result.output
 
 
 # --------------------------------------------------------------------------- commands
@@ -136,14 +160,14 @@ def test_download_and_wheel(hook_venv, nvidia, tmp_path):
         result = hook_venv.pip(command, "--no-deps", "-d" if command == "download" else "-w", str(out), "torch",
                                env=gpu_550(nvidia))
         assert result.returncode == 0, result.output
-        assert [p.name for p in out.iterdir()] == ["torch-2.14.1+cu126-cp311-cp311-manylinux_2_28_x86_64.whl"]
+        assert [p.name for p in out.iterdir()] == [linux_wheel(GPU_550)]
 
 
 def test_index_versions_lists_only_what_this_machine_can_install(hook_venv, pytorch_index):
     pytorch_index.clear()
     result = hook_venv.pip("index", "versions", "torch")
     assert result.returncode == 0, result.output
-    assert "torch (2.14.1+cpu)" in result.output
+    assert f"torch ({TORCH}+cpu)" in result.output
     assert {p for _, p, _, _ in pytorch_index.requests} == {"/whl/cpu/torch/"}
 
 
@@ -152,11 +176,11 @@ def test_lock_records_the_machines_build_and_locked_links_are_never_culled(hook_
     lock = hook_venv.home / "pylock.toml"
     result = hook_venv.pip("lock", "-o", str(lock), "torch", env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
-    assert "torch-2.14.1%2Bcu126" in lock.read_text() or "torch-2.14.1+cu126" in lock.read_text()
+    assert GPU_550.replace("+", "%2B") in lock.read_text() or GPU_550 in lock.read_text()
     if PIP >= Version("26.1"):  # -r pylock.toml: installing the lock on a CPU machine keeps it
         result = hook_venv.pip("install", "-r", str(lock))
         assert result.returncode == 0, result.output
-        assert result.chosen["torch"] == "2.14.1+cu126"
+        assert result.chosen["torch"] == GPU_550
 
 
 def test_list_outdated_compares_with_the_machines_builds(fresh_venv):
@@ -164,7 +188,7 @@ def test_list_outdated_compares_with_the_machines_builds(fresh_venv):
     result = fresh_venv.pip("list", "--outdated")
     assert result.returncode == 0, result.output
     line = next(line for line in result.output.splitlines() if line.startswith("torch "))
-    assert line.split()[1:3] == ["2.5.1+cpu", "2.14.1+cpu"]
+    assert line.split()[1:3] == ["2.5.1+cpu", f"{TORCH}+cpu"]
 
 
 def test_options_that_touch_the_finder(fresh_venv, nvidia, tmp_path):
@@ -173,15 +197,16 @@ def test_options_that_touch_the_finder(fresh_venv, nvidia, tmp_path):
     reqs.write_text(f"--extra-index-url {fresh_venv.base_env['PIP_INDEX_URL']}\ntorch\n")
     constraints = tmp_path / "c.txt"
     constraints.write_text("torch<2.10\n")
+    below = [r.torch for r in releases_for() if Version(r.torch) < Version("2.10")][-1]  # 2.9.1, or 2.8.0 on 3.9
     for args, expected in [
-        (["-r", str(reqs)], "2.14.1+cu126"),
-        (["-c", str(constraints), "torch"], "2.9.1+cu129"),
-        (["--only-binary", ":all:", "torch"], "2.14.1+cu126"),
-        (["--pre", "torch"], "2.14.1+cu126"),
-        (["--no-deps", "torch"], "2.14.1+cu126"),
-        (["--upgrade", "torch"], "2.14.1+cu126"),
-        (["--force-reinstall", "torch"], "2.14.1+cu126"),
-        (["--prefix", str(tmp_path / "prefix"), "torch"], "2.14.1+cu126"),
+        (["-r", str(reqs)], GPU_550),
+        (["-c", str(constraints), "torch"], f"{below}+cu129"),
+        (["--only-binary", ":all:", "torch"], GPU_550),
+        (["--pre", "torch"], GPU_550),
+        (["--no-deps", "torch"], GPU_550),
+        (["--upgrade", "torch"], GPU_550),
+        (["--force-reinstall", "torch"], GPU_550),
+        (["--prefix", str(tmp_path / "prefix"), "torch"], GPU_550),
     ]:
         result = fresh_venv.pip("install", *args, env=env)
         assert result.returncode == 0, (args, result.output)
@@ -189,7 +214,7 @@ def test_options_that_touch_the_finder(fresh_venv, nvidia, tmp_path):
     target = tmp_path / "target"
     result = fresh_venv.pip("install", "--target", str(target), "--no-deps", "torch", report=False, env=env)
     assert result.returncode == 0, result.output
-    assert (target / "torch-2.14.1+cu126.dist-info").is_dir()
+    assert (target / f"torch-{GPU_550}.dist-info").is_dir()
 
 
 # --------------------------------------------------------------------------- explicit intent
@@ -202,18 +227,20 @@ def test_a_pytorch_index_url_of_the_user_is_kept_with_its_backend(hook_venv, nvi
                            env=gpu_550(nvidia))
     assert result.chosen["torch"] == "2.7.1+cu118"
     result = hook_venv.pip("install", "--extra-index-url", f"{base}/cpu", "torch", "torchvision", env=gpu_550(nvidia))
-    assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.14.1+cpu", "0.29.1+cpu")
+    assert (result.chosen["torch"], result.chosen["torchvision"]) == (f"{TORCH}+cpu", f"{VISION}+cpu")
 
 
 def test_offline_wheelhouse_is_filtered_and_ranked_by_backend(hook_venv, nvidia, index_root, pytorch_index, tmp_path):
     house = tmp_path / "house"
     house.mkdir()
-    for backend in ("cpu", "cu126", "cu130"):
-        name = f"torch-2.14.1+{backend}-cp311-cp311-manylinux_2_28_x86_64.whl"
+    # cpu, the best build for driver 550 and another CUDA build (which driver 580 ranks higher)
+    for backend in ("cpu", CU_550, SOME_CUDA):
+        name = linux_wheel(f"{TORCH}+{backend}")
         shutil.copy(index_root / "whl" / backend / name, house / name)
     pytorch_index.clear()
-    for env, expected in [({}, "2.14.1+cpu"), (gpu_550(nvidia), "2.14.1+cu126"),
-                          (nvidia("580.65.06", ("9.0", "H100")), "2.14.1+cu130")]:
+    best_580 = max(CU_550, SOME_CUDA, key=lambda b: int(b[2:]))
+    for env, expected in [({}, f"{TORCH}+cpu"), (gpu_550(nvidia), GPU_550),
+                          (nvidia("580.65.06", ("9.0", "H100")), f"{TORCH}+{best_580}")]:
         result = hook_venv.pip("install", "--no-index", "-f", str(house), "--no-deps", "torch", env=env)
         assert result.returncode == 0, result.output
         assert result.chosen["torch"] == expected
@@ -221,32 +248,35 @@ def test_offline_wheelhouse_is_filtered_and_ranked_by_backend(hook_venv, nvidia,
 
 
 def test_hash_checking_mode_keeps_the_users_choice(hook_venv, pypi, nvidia, tmp_path):
-    wheel = next((pypi.root / "files").glob("torch-2.14.1-cp311-*.whl"))
+    wheel = pypi.root / "files" / linux_wheel(TORCH)
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     reqs = tmp_path / "hashed.txt"
-    reqs.write_text(f"torch==2.14.1 --hash=sha256:{digest}\n")
+    reqs.write_text(f"torch=={TORCH} --hash=sha256:{digest}\n")
     result = hook_venv.pip("install", "--no-deps", "-r", str(reqs), env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1"  # the hashed PyPI file, not a redirect
+    assert result.chosen["torch"] == TORCH  # the hashed PyPI file, not a redirect
     assert "torch is pinned by hash" in result.output
 
 
 def test_download_for_another_platform_needs_an_explicit_backend(hook_venv, nvidia, tmp_path):
+    # Another machine: a Python other than the virtualenv's (and newer than 3.9), whatever runs the test.
+    target = PythonInfo((3, 12) if PY.version != (3, 12) else (3, 13), free_threaded=False)
     args = ["download", "--no-deps", "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
-            "--python-version", "3.12", "-d"]
+            "--python-version", target.dotted, "-d"]
+    newest = newest_release(target).torch
     result = hook_venv.pip(*args, str(tmp_path / "a"), "torch", env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
     assert "--platform targets another machine" in result.output
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["torch-2.14.1-cp312-cp312-manylinux_2_28_x86_64.whl"]
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [linux_wheel(newest, target)]
     result = hook_venv.pip(*args, str(tmp_path / "b"), "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": "cu130"})
-    assert [p.name for p in (tmp_path / "b").iterdir()] == ["torch-2.14.1+cu130-cp312-cp312-manylinux_2_28_x86_64.whl"]
+    assert [p.name for p in (tmp_path / "b").iterdir()] == [linux_wheel(f"{newest}+cu130", target)]
 
 
 @pytest.mark.skipif(PIP < Version("26.0"), reason="--uploaded-prior-to is pip 26.0+")
 def test_uploaded_prior_to_is_explained_not_silently_fatal(hook_venv):
     result = hook_venv.pip("install", "--no-deps", "--uploaded-prior-to", "2030-01-01T00:00:00Z", "torch")
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1+cpu"
+    assert result.chosen["torch"] == f"{TORCH}+cpu"
     assert "--uploaded-prior-to is not applied to torch" in result.output
 
 
@@ -262,7 +292,7 @@ def test_unknown_pip_runs_unpatched_with_one_warning(fresh_venv):
     _rename_pip_internal(fresh_venv)
     result = fresh_venv.pip("install", "torch")
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1"  # plain pip: PyPI's build
+    assert result.chosen["torch"] == TORCH  # plain pip: PyPI's build
     warnings = [line for line in result.output.splitlines() if "ltt-hook" in line]
     assert len(warnings) == 1 and warnings[0].startswith("WARNING:"), result.output
     assert f"pip {PIP_VERSION}" in warnings[0] and "_sort_key is missing" in warnings[0]
@@ -279,6 +309,6 @@ def test_a_failing_patch_lets_pip_finish_unpatched(fresh_venv):
         "import ltt_hook.pip_patch as p; p.Run.redirect = _f\") if 'pip' in sys.argv[0] or sys.argv[:1] == ['-m'] else None\n")
     result = fresh_venv.pip("install", "torch")
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1"
+    assert result.chosen["torch"] == TORCH
     assert result.output.count("WARNING: ltt-hook does not support") == 1
     assert "RuntimeError: injected" in result.output
