@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+import subprocess
 import zipfile
 
 import pytest
 
-from support.harness import (NEWEST_BUILDS, PIP_VERSION, PythonInfo, newest_release, releases_for, test_python,
+from support.harness import (NEWEST_BUILDS, PIP_VERSION, PythonInfo, Result, newest_release, releases_for, test_python,
                              write_config)
 from packaging.version import Version
 
@@ -306,9 +308,28 @@ def test_a_failing_patch_lets_pip_finish_unpatched(fresh_venv):
     # Fault injection: a start-up file that makes the hook's redirect raise.
     (fresh_venv.site_packages() / "zz_fault.pth").write_text(
         "import sys; exec(\"def _f(*a, **k):\\n raise RuntimeError('injected')\\n"
-        "import ltt_hook.pip_patch as p; p.Run.redirect = _f\") if 'pip' in sys.argv[0] or sys.argv[:1] == ['-m'] else None\n")
+        "import ltt_hook.run as p; p.Run.redirect = _f\") if 'pip' in sys.argv[0] or sys.argv[:1] == ['-m'] else None\n")
     result = fresh_venv.pip("install", "torch")
     assert result.returncode == 0, result.output
     assert result.chosen["torch"] == TORCH
+    assert result.output.count("WARNING: ltt-hook does not support") == 1
+    assert "RuntimeError: injected" in result.output
+
+
+def test_a_failure_after_pip_returned_keeps_pips_result_and_pip_runs_once(fresh_venv):
+    # Fault injection after pip's own method ran: its result stands, it is not called again.
+    (fresh_venv.site_packages() / "zz_fault.pth").write_text(
+        "import sys; exec(\"def _f(*a, **k):\\n raise RuntimeError('injected')\\n"
+        "import ltt_hook.run as p; p.note_requirements = _f\\n"
+        "import ltt_hook.wrappers as w; w.note_requirements = _f\") "
+        "if 'pip' in sys.argv[0] or sys.argv[:1] == ['-m'] else None\n")
+    # Requirements from a pipe: a second call of pip's get_requirements would find it empty.
+    report = fresh_venv.home / "once.json"
+    proc = subprocess.run([str(fresh_venv.python), "-m", "pip", "install", "--dry-run", "--report", str(report),
+                           "-r", "/dev/stdin"], input="torch\n", capture_output=True, text=True,
+                          env=fresh_venv.env(), cwd=str(fresh_venv.home), timeout=240)
+    result = Result(proc.returncode, proc.stdout, proc.stderr, json.loads(report.read_text()) if report.exists() else None)
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == TORCH  # pip's result, unpatched from here on
     assert result.output.count("WARNING: ltt-hook does not support") == 1
     assert "RuntimeError: injected" in result.output

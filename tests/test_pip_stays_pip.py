@@ -15,9 +15,9 @@ from typing import Optional, Tuple
 import pytest
 
 
-def _pip(venv, args, stdin: Optional[str], cwd: Path) -> Tuple[int, str]:
+def _pip(venv, args, stdin: Optional[str], cwd: Path, env: Optional[dict] = None) -> Tuple[int, str]:
     proc = subprocess.run([str(venv.python), "-m", "pip", *args], input=stdin, capture_output=True,
-                          text=True, env=venv.env(), cwd=str(cwd), timeout=240)
+                          text=True, env=venv.env(env), cwd=str(cwd), timeout=240)
     output = (proc.stdout + proc.stderr).replace(str(venv.path), "<venv>").replace(str(venv.home), "<home>")
     return proc.returncode, re.sub(r"(/pip-[a-z-]+-)[a-z0-9_]{8}\b", r"\1<random>", output)
 
@@ -57,6 +57,15 @@ def test_pip_user_errors_are_pips_own(case, hook_venv, plain_venv, workdir):
     assert plain[0] != 0, plain  # each case is an error in plain pip
     assert hooked == plain
     assert "ltt-hook" not in hooked[1]
+
+
+@pytest.mark.parametrize("case", ["missing requirements file", "requirements from a pipe with a bad line",
+                                  "unreachable index"])
+def test_strict_mode_leaves_pips_errors_to_pip(case, hook_venv, plain_venv, workdir):
+    # Strict mode is about ltt-hook failing, never about the user's mistakes.
+    args, stdin = CASES[case]
+    plain = _pip(plain_venv, args, stdin, workdir)
+    assert _pip(hook_venv, args, stdin, workdir, env={"LTT_STRICT": "1"}) == plain
 
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"], ["-q"]], ids=["default", "-v", "-vv", "-q"])
