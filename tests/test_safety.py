@@ -4,6 +4,7 @@ faults. Every failure is one readable line, installs nothing and never falls bac
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -81,20 +82,37 @@ def test_plain_http_index_needs_trusted_host(venv):
 # --------------------------------------------------------------------------- broken networks
 
 
+#: How long a hung page stays unanswered: far beyond pip's ``--timeout 2`` in install_fails,
+#: so pip gives up first.
+HANG_SECONDS = 30
+
+
 @pytest.fixture
 def faulty(index_root):
     with replica.IndexServer(index_root) as server:
-        server.HANG_SECONDS = 30
+        server.HANG_SECONDS = HANG_SECONDS
         yield server
 
 
+def answered(server, path):
+    return [r for r in server.requests if r[1] == path]
+
+
 @pytest.mark.parametrize("fault, cause", [("403", "has no page for torch"), ("500", "could not read"),
-                                          ("garbage", "not an index page"), ("hang", "could not read")])
+                                          ("garbage", "not an index page")])
 def test_index_faults_fail_in_one_line(venv, faulty, fault, cause):
     faulty.fault = fault
     line = install_fails(venv, "torch", env={"LTT_INDEX_URL": f"{faulty.url}/whl"})
     assert cause in line and f"{faulty.url}/whl/cpu/torch/" in line, line
     assert "not taken from other indexes" in line
+
+
+def test_a_hung_index_page_fails_on_pips_own_timeout(venv, faulty):
+    faulty.fault = "hang"
+    line = install_fails(venv, "torch", env={"LTT_INDEX_URL": f"{faulty.url}/whl"})
+    assert f"could not read {faulty.url}/whl/cpu/torch/" in line, line
+    assert re.search(r"(?i)time(d )?out", line), line  # pip's --timeout, not an answer from the server
+    assert answered(faulty, "/whl/cpu/torch/") == []  # asked for, and still hanging when pip gave up
 
 
 def test_unreachable_index(venv, index_root):

@@ -339,7 +339,7 @@ class IndexServer:
     * ``url``: ``http://127.0.0.1:PORT`` (ephemeral port).
     * ``requests``: ``(method, raw path, status, bytes sent)`` per answered request.
     * ``fault`` (settable at any time): None, ``"403"`` (S3 XML for everything), ``"500"``, ``"hang"``
-      (wait 60 s, cut short by ``stop()``) or ``"garbage"`` (pages: 200 ``text/html`` holding base64 of
+      (wait ``HANG_SECONDS``, cut short by ``stop()``) or ``"garbage"`` (pages: 200 ``text/html`` holding base64 of
       random bytes, i.e. valid UTF-8 without markup, so pip says "no matching distribution" rather than
       crashing on a decode error; files are served normally).
     * ``missing``: ``"403"`` (S3 ``AccessDenied`` XML, like the real index) or ``"404"``.
@@ -446,7 +446,7 @@ def _make_handler(server: IndexServer) -> type:
         def _handle(self) -> None:
             fault = server.fault
             if fault == "hang":
-                server._stopping.wait(IndexServer.HANG_SECONDS)
+                server._stopping.wait(server.HANG_SECONDS)  # the instance's value, if a test set one
                 if server._stopping.is_set():
                     self.close_connection = True
                     server._log(self.command, self.path, 0, 0)
