@@ -74,3 +74,11 @@ def nvidia(nvml_lib):
         return nvidia_machine(nvml_lib, driver, gpus)
 
     return make
+
+
+def pytest_report_header(config):
+    from support.harness import PIP_VERSION, TEST_PYTHON, newest_release, test_python
+
+    info = test_python()
+    return (f"test virtualenvs: Python {info.dotted} ({info.tag}, {TEST_PYTHON}), pip {PIP_VERSION}; "
+            f"plain `pip install torch` there gets {newest_release().torch}")

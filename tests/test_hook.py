@@ -10,12 +10,18 @@ from __future__ import annotations
 import pytest
 
 from support import gpu
-from support.harness import write_config
+from support.harness import NEWEST_BUILDS, newest_release, releases_for, write_config
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 H100 = ("9.0", "NVIDIA H100 80GB HBM3")
 GTX_1080_TI = ("6.1", "NVIDIA GeForce GTX 1080 Ti")
 T4 = ("7.5", "Tesla T4")
+
+#: What a plain ``pip install torch`` gets on the test Python: 2.14.1 on 3.10+, 2.8.0 on 3.9.
+NEWEST = newest_release()
+TORCH, VISION = NEWEST.torch, NEWEST.torchvision
+OLDER = releases_for()[-2].torch  # an older release with wheels for the test Python
+CU_550, CU_580_H100, SOME_CUDA = NEWEST_BUILDS[TORCH]  # e.g. cu126, cu132, cu130 for 2.14.1
 
 
 def pages(server, project):
@@ -29,10 +35,10 @@ def test_cpu_machine_gets_cpu_builds_and_no_cuda_libraries(hook_venv, pytorch_in
     pytorch_index.clear()
     result = hook_venv.pip("install", "torch", "torchvision")
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1+cpu"
-    assert result.chosen["torchvision"] == "0.29.1+cpu"
+    assert result.chosen["torch"] == f"{TORCH}+cpu"
+    assert result.chosen["torchvision"] == f"{VISION}+cpu"
     assert not [p for p in result.chosen if p.startswith("nvidia")]
-    assert "/whl/cpu/torch-2.14.1%2Bcpu" in result.url("torch")
+    assert f"/whl/cpu/torch-{TORCH}%2Bcpu" in result.url("torch")
     assert pages(pytorch_index, "torch") == ["/whl/cpu/torch/"]  # one request, not one per backend
 
 
@@ -41,7 +47,7 @@ def test_cpu_machine_gets_cpu_builds_and_no_cuda_libraries(hook_venv, pytorch_in
 
 @pytest.mark.parametrize(
     "requirement, expected",
-    [("torch", "2.14.1+cu126"), ("torch==2.5.1", "2.5.1+cu124"), ("torch==2.0.1", "2.0.1+cu118")],
+    [("torch", f"{TORCH}+{CU_550}"), ("torch==2.5.1", "2.5.1+cu124"), ("torch==2.0.1", "2.0.1+cu118")],
 )
 def test_driver_550_rtx_3090_gets_the_newest_cuda_12_build(hook_venv, nvidia, requirement, expected):
     result = hook_venv.pip("install", requirement, env=nvidia("550.54.14", RTX_3090))
@@ -52,26 +58,26 @@ def test_driver_550_rtx_3090_gets_the_newest_cuda_12_build(hook_venv, nvidia, re
 def test_driver_550_torch_and_torchvision_share_the_backend(hook_venv, nvidia):
     result = hook_venv.pip("install", "torch", "torchvision", env=nvidia("550.54.14", RTX_3090))
     assert result.returncode == 0, result.output
-    assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.14.1+cu126", "0.29.1+cu126")
-    assert result.chosen["nvidia-cuda-runtime-cu12"] == "12.6.77"
+    assert (result.chosen["torch"], result.chosen["torchvision"]) == (f"{TORCH}+{CU_550}", f"{VISION}+{CU_550}")
+    assert result.chosen["nvidia-cuda-runtime-cu12"] == f"12.{CU_550[-1]}.77"
 
 
 def test_driver_580_h100_gets_cuda_13(hook_venv, nvidia):
     result = hook_venv.pip("install", "torch", env=nvidia("580.65.06", H100))
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1+cu132"
+    assert result.chosen["torch"] == f"{TORCH}+{CU_580_H100}"
 
 
 def test_pascal_gpu_never_gets_a_build_without_sm_61(hook_venv, nvidia):
-    # Driver 580 would allow CUDA 13, but cu130/cu132 builds start at sm_75.
+    # Driver 580 would allow CUDA 13, but cu130/cu132 (and cu128/cu129) builds start at sm_70 or later.
     result = hook_venv.pip("install", "torch", env=nvidia("580.65.06", GTX_1080_TI))
     assert result.returncode == 0, result.output
-    assert result.chosen["torch"] == "2.14.1+cu126"
+    assert result.chosen["torch"] == f"{TORCH}+cu126"
 
 
 def test_every_gpu_must_be_covered(hook_venv, nvidia):
     result = hook_venv.pip("install", "torch", env=nvidia("580.65.06", H100, GTX_1080_TI))
-    assert result.chosen["torch"] == "2.14.1+cu126"
+    assert result.chosen["torch"] == f"{TORCH}+cu126"
 
 
 def test_driver_470_prefers_an_older_gpu_build_over_a_newer_cpu_build(hook_venv, nvidia):
@@ -80,13 +86,13 @@ def test_driver_470_prefers_an_older_gpu_build_over_a_newer_cpu_build(hook_venv,
     assert result.chosen["torch"] == "2.7.1+cu118"  # CUDA 11.8: the last CUDA 11 build
     assert result.chosen["torchvision"] == "0.22.1+cu118"
     note = [line for line in result.output.splitlines() if "ltt-hook:" in line]
-    assert len(note) == 1 and "2.14.1" in note[0] and "2.7.1+cu118" in note[0], result.output
+    assert len(note) == 1 and TORCH in note[0] and "2.7.1+cu118" in note[0], result.output
 
 
 def test_gpu_build_pinned_below_driver_still_falls_back_to_cpu(hook_venv, nvidia):
-    # torch 2.14 has no CUDA 11 build: with driver 470 only its CPU build can run.
-    result = hook_venv.pip("install", "torch==2.14.1", env=nvidia("470.256.02", T4))
-    assert result.chosen["torch"] == "2.14.1+cpu"
+    # The newest torch has no CUDA 11 build: with driver 470 only its CPU build can run.
+    result = hook_venv.pip("install", f"torch=={TORCH}", env=nvidia("470.256.02", T4))
+    assert result.chosen["torch"] == f"{TORCH}+cpu"
 
 
 def test_nvidia_smi_is_the_fallback_when_nvml_is_unusable(hook_venv, nvidia):
@@ -97,7 +103,7 @@ def test_nvidia_smi_is_the_fallback_when_nvml_is_unusable(hook_venv, nvidia):
         result = hook_venv.pip("install", "torch", env=env)
     finally:
         (hook_venv.home / "bin" / "nvidia-smi").unlink()
-    assert result.chosen["torch"] == "2.14.1+cu126"
+    assert result.chosen["torch"] == f"{TORCH}+{CU_550}"
 
 
 # --------------------------------------------------------------------------- dependents, pins, installed torch
@@ -107,7 +113,7 @@ def test_a_library_that_depends_on_torch_gets_this_machines_torch(hook_venv, nvi
     result = hook_venv.pip("install", "pystiche", env=nvidia("550.54.14", RTX_3090))
     assert result.returncode == 0, result.output
     assert result.chosen["pystiche"] == "1.0.1"
-    assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.14.1+cu126", "0.29.1+cu126")
+    assert (result.chosen["torch"], result.chosen["torchvision"]) == (f"{TORCH}+{CU_550}", f"{VISION}+{CU_550}")
 
 
 def test_explicit_local_pin_wins_over_detection(hook_venv, pytorch_index):
@@ -119,9 +125,9 @@ def test_explicit_local_pin_wins_over_detection(hook_venv, pytorch_index):
 
 def test_local_pin_in_a_constraint_wins(hook_venv, nvidia):
     constraints = hook_venv.home / "constraints.txt"
-    constraints.write_text("torch==2.9.1+cpu\n")
+    constraints.write_text(f"torch=={OLDER}+cpu\n")
     result = hook_venv.pip("install", "-c", str(constraints), "torch", env=nvidia("550.54.14", RTX_3090))
-    assert result.chosen["torch"] == "2.9.1+cpu"
+    assert result.chosen["torch"] == f"{OLDER}+cpu"
 
 
 def test_companions_follow_an_installed_torch(fresh_venv, nvidia):
@@ -143,7 +149,7 @@ def test_real_install_and_clean_uninstall(fresh_venv, nvidia):
     result = fresh_venv.pip("install", "torch", "torchvision", report=False, env=nvidia("550.54.14", RTX_3090))
     assert result.returncode == 0, result.output
     check = fresh_venv.run(fresh_venv.python, "-c", "import torch, torchvision; print(torch.__version__, torchvision.__version__)")
-    assert check.stdout.split() == ["2.14.1+cu126", "0.29.1+cu126"]
+    assert check.stdout.split() == [f"{TORCH}+{CU_550}", f"{VISION}+{CU_550}"]
     site = fresh_venv.site_packages()
     assert (site / "ltt_hook.pth").is_file() and (site / "ltt_hook.start").is_file()
     removed = fresh_venv.pip("uninstall", "--yes", "ltt-hook")
@@ -156,20 +162,20 @@ def test_real_install_and_clean_uninstall(fresh_venv, nvidia):
 
 def test_ltt_disable_gives_plain_pip(hook_venv, nvidia):
     result = hook_venv.pip("install", "torch", env={**nvidia("550.54.14", RTX_3090), "LTT_DISABLE": "1"})
-    assert result.chosen["torch"] == "2.14.1"  # PyPI's unlabelled CUDA 13 build
+    assert result.chosen["torch"] == TORCH  # PyPI's unlabelled (CUDA) build
     assert "/simple" in result.url("torch") or "/files/" in result.url("torch")
 
 
 def test_environment_backend_overrides_detection(hook_venv, pytorch_index):
     pytorch_index.clear()
-    result = hook_venv.pip("install", "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": "cu130"})
-    assert result.chosen["torch"] == "2.14.1+cu130"
-    assert pages(pytorch_index, "torch") == ["/whl/cu130/torch/"]
+    result = hook_venv.pip("install", "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": SOME_CUDA})
+    assert result.chosen["torch"] == f"{TORCH}+{SOME_CUDA}"
+    assert pages(pytorch_index, "torch") == [f"/whl/{SOME_CUDA}/torch/"]
 
 
 def test_backend_list_picks_the_best_of_the_list(hook_venv):
     result = hook_venv.pip("install", "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": "cpu,cu126"})
-    assert result.chosen["torch"] == "2.14.1+cu126"
+    assert result.chosen["torch"] == f"{TORCH}+cu126"
 
 
 def test_config_file_backend_and_precedence(hook_venv, nvidia):
@@ -177,17 +183,17 @@ def test_config_file_backend_and_precedence(hook_venv, nvidia):
     env_file = write_config(hook_venv.home / "env.conf", {"ltt": {"backend": "cpu"}})
     machine = nvidia("580.65.06", H100)
     try:
-        assert hook_venv.pip("install", "torch", env={**machine, "PIP_CONFIG_FILE": str(xdg)}).chosen["torch"] == "2.14.1+cu126"
+        assert hook_venv.pip("install", "torch", env={**machine, "PIP_CONFIG_FILE": str(xdg)}).chosen["torch"] == f"{TORCH}+cu126"
         # PIP_CONFIG_FILE beats the global file (pip's own order) ...
-        assert hook_venv.pip("install", "torch", env={**machine, "PIP_CONFIG_FILE": str(env_file)}).chosen["torch"] == "2.14.1+cpu"
+        assert hook_venv.pip("install", "torch", env={**machine, "PIP_CONFIG_FILE": str(env_file)}).chosen["torch"] == f"{TORCH}+cpu"
         # ... and the environment variable beats every file.
         result = hook_venv.pip("install", "torch", env={**machine, "PIP_CONFIG_FILE": str(env_file),
-                                                        "LTT_PYTORCH_COMPUTATION_BACKEND": "cu130"})
-        assert result.chosen["torch"] == "2.14.1+cu130"
+                                                        "LTT_PYTORCH_COMPUTATION_BACKEND": SOME_CUDA})
+        assert result.chosen["torch"] == f"{TORCH}+{SOME_CUDA}"
         # An empty variable counts as unset.
         result = hook_venv.pip("install", "torch", env={**machine, "PIP_CONFIG_FILE": str(env_file),
                                                         "LTT_PYTORCH_COMPUTATION_BACKEND": ""})
-        assert result.chosen["torch"] == "2.14.1+cpu"
+        assert result.chosen["torch"] == f"{TORCH}+cpu"
     finally:
         xdg.unlink()
 
@@ -196,18 +202,18 @@ def test_isolated_mode_skips_the_user_config_file(hook_venv):
     user = write_config(hook_venv.home / ".config" / "pip" / "pip.conf", {"ltt": {"backend": "cu126"}})
     try:
         env = {"PIP_CONFIG_FILE": str(hook_venv.home / "missing.conf")}
-        assert hook_venv.pip("install", "torch", env=env).chosen["torch"] == "2.14.1+cu126"
+        assert hook_venv.pip("install", "torch", env=env).chosen["torch"] == f"{TORCH}+cu126"
         # --isolated also ignores PIP_* variables, hence the explicit index URL.
         index = hook_venv.base_env["PIP_INDEX_URL"]
         result = hook_venv.pip("--isolated", "install", "--index-url", index, "torch", env=env)
-        assert result.chosen["torch"] == "2.14.1+cpu"
+        assert result.chosen["torch"] == f"{TORCH}+cpu"
     finally:
         user.unlink()
 
 
 def test_disable_in_config(hook_venv):
     conf = write_config(hook_venv.home / "off.conf", {"ltt": {"disable": "true"}})
-    assert hook_venv.pip("install", "torch", env={"PIP_CONFIG_FILE": str(conf)}).chosen["torch"] == "2.14.1"
+    assert hook_venv.pip("install", "torch", env={"PIP_CONFIG_FILE": str(conf)}).chosen["torch"] == TORCH
 
 
 @pytest.mark.parametrize(

@@ -2,18 +2,87 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 REPO = Path(__file__).resolve().parents[2]
-#: The pip every end-to-end test runs unless the matrix runner says otherwise.
-PIP_VERSION = os.environ.get("LTT_TEST_PIP", "26.3")
+#: The interpreter of every test virtualenv: ``LTT_TEST_PYTHON=/path/to/python3.9 python -m pytest``
+#: runs the suite against another CPython (pytest itself keeps running here).
+TEST_PYTHON = os.environ.get("LTT_TEST_PYTHON") or sys.executable
 HOOK_DEPENDENCIES = ("packaging", "nvidia-ml-py")
+
+
+@dataclass(frozen=True)
+class PythonInfo:
+    """What the tests need to know about an interpreter."""
+
+    version: Tuple[int, int]
+    free_threaded: bool
+
+    @property
+    def tag(self) -> str:
+        """The interpreter tag of its wheels: ``cp311``, ``cp313t`` (free-threaded)."""
+        return f"cp{self.version[0]}{self.version[1]}{'t' if self.free_threaded else ''}"
+
+    @property
+    def wheel_tags(self) -> str:
+        """Python and ABI tag of its wheels: ``cp311-cp311``, ``cp313-cp313t``."""
+        return f"cp{self.version[0]}{self.version[1]}-{self.tag}"
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.version[0]}.{self.version[1]}"
+
+
+@functools.lru_cache(maxsize=None)
+def python_info(python: str = TEST_PYTHON) -> PythonInfo:
+    """Version and build of ``python`` (asked once per interpreter)."""
+    code = ("import sys, sysconfig; print(*sys.version_info[:2], "
+            "int(bool(sysconfig.get_config_var('Py_GIL_DISABLED'))))")
+    out = subprocess.run([str(python), "-I", "-c", code], check=True, capture_output=True, text=True).stdout
+    major, minor, free = (int(x) for x in out.split())
+    return PythonInfo((major, minor), bool(free))
+
+
+def test_python() -> PythonInfo:
+    """The interpreter of the test virtualenvs (``LTT_TEST_PYTHON``, else the one running pytest)."""
+    return python_info(TEST_PYTHON)
+
+
+test_python.__test__ = False  # type: ignore[attr-defined]  # not a test, despite the name
+
+#: The newest pip on Pythons that the newest pip no longer supports (pip 26.1 requires 3.10).
+NEWEST_PIP_FOR = {(3, 9): "26.0.1"}
+#: The pip every end-to-end test runs unless the matrix runner says otherwise: the newest one
+#: that runs on the test Python.
+PIP_VERSION = os.environ.get("LTT_TEST_PIP") or NEWEST_PIP_FOR.get(test_python().version, "26.3")
+
+
+def releases_for(info: Optional[PythonInfo] = None) -> list:
+    """The replica's stable torch releases with wheels for ``info`` (default: the test Python), oldest first."""
+    from support import replica
+
+    tag = (info or test_python()).tag
+    return sorted((r for r in replica.DEFAULT_RELEASES if tag in replica.release_pythons(r.torch)),
+                  key=lambda r: replica._vkey(r.torch))
+
+
+def newest_release(info: Optional[PythonInfo] = None):
+    """The release a plain ``pip install torch`` gets on ``info`` (2.14.1 on 3.10+, 2.8.0 on 3.9)."""
+    return releases_for(info)[-1]
+
+
+#: For the newest release of each test Python: its best build for driver 550 + RTX 3090 (sm_86) and
+#: for driver 580 + H100 (sm_90), and a CUDA backend it has that is neither. Worked out by hand
+#: from ltt_hook/data.py: 2.14 has cu126/cu130/cu132 (CUDA 13 needs driver 580); 2.8, the last
+#: release for Python 3.9, has cu126/cu128/cu129 and no CUDA 13.
+NEWEST_BUILDS = {"2.14.1": ("cu126", "cu132", "cu130"), "2.8.0": ("cu129", "cu129", "cu128")}
 
 
 def cache_dir() -> Path:
@@ -22,17 +91,18 @@ def cache_dir() -> Path:
     return path
 
 
-def wheelhouse(pip_version: str = PIP_VERSION) -> Path:
-    """pip and the hook's dependencies as wheels, downloaded once (PyPI is reachable here)."""
-    house = cache_dir() / "wheelhouse"
-    house.mkdir(exist_ok=True)
+def wheelhouse(pip_version: str = PIP_VERSION, python: str = TEST_PYTHON) -> Path:
+    """pip and the hook's dependencies as wheels for ``python``, downloaded once (PyPI is reachable here)."""
+    info = python_info(python)
+    house = cache_dir() / "wheelhouse" / info.tag
+    house.mkdir(parents=True, exist_ok=True)
     wanted = [f"pip=={pip_version}", *HOOK_DEPENDENCIES]
     have = {p.name.split("-")[0].lower().replace("_", "-") + "==" + p.name.split("-")[1] for p in house.glob("*.whl")}
     names = {p.name.split("-")[0].lower().replace("_", "-") for p in house.glob("*.whl")}
     missing = [w for w in wanted if (w not in have if "==" in w else w not in names)]
     if missing:
         subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--only-binary", ":all:",
-                        "--no-deps", "-d", str(house), *missing], check=True)
+                        "--python-version", info.dotted, "--no-deps", "-d", str(house), *missing], check=True)
     return house
 
 
@@ -92,14 +162,21 @@ class Venv:
     def python(self) -> Path:
         return self.path / "bin" / "python"
 
+    @property
+    def info(self) -> PythonInfo:
+        """Version and wheel tags of this virtualenv's interpreter."""
+        return python_info(str(self.python))
+
     @classmethod
     def create(cls, path: Path, *, hook: Optional[Path], pip_version: str = PIP_VERSION,
-               python: str = sys.executable) -> "Venv":
+               python: Optional[str] = None) -> "Venv":
+        """A virtualenv of ``python`` (default: TEST_PYTHON) with pip ``pip_version`` and, if given, the hook."""
+        python = python or TEST_PYTHON
         home = path.parent / (path.name + "-home")
         env = isolated_env(home)
-        subprocess.run([python, "-m", "virtualenv", "--quiet", "--no-download", "--no-periodic-update",
-                        "--activators", "", str(path)], check=True, env=env)
-        house = wheelhouse(pip_version)
+        subprocess.run([sys.executable, "-m", "virtualenv", "--quiet", "--no-download", "--no-periodic-update",
+                        "--activators", "", "--python", str(python), str(path)], check=True, env=env)
+        house = wheelhouse(pip_version, python)
         pip = [str(path / "bin" / "python"), "-m", "pip", "install", "--quiet", "--no-index", "-f", str(house)]
         subprocess.run([*pip, f"pip=={pip_version}"], check=True, env=env)
         if hook is not None:

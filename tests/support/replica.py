@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-__all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "build_pytorch_index", "build_pypi", "IndexServer"]
+__all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "FREE_THREADED", "release_pythons", "newest_release",
+           "build_pytorch_index", "build_pypi", "IndexServer"]
 
 _TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -105,6 +106,8 @@ DEFAULT_RELEASES: Tuple[Release, ...] = (
     Release("2.5.1", "0.20.1", "2.5.1", ("cpu", "cu118", "cu121", "cu124", "rocm6.1", "rocm6.2", "xpu"),
             "linux_x86_64"),
     Release("2.7.1", "0.22.1", "2.7.1", ("cpu", "cu118", "cu126", "cu128", "rocm6.2.4", "rocm6.3", "xpu"), _M228),
+    # The last release with Python 3.9 wheels: what `pip install torch` gets there.
+    Release("2.8.0", "0.23.0", "2.8.0", ("cpu", "cu126", "cu128", "cu129", "rocm6.3", "rocm6.4", "xpu"), _M228),
     Release("2.9.1", "0.24.1", "2.9.1", ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm6.3", "rocm6.4", "xpu"),
             _M228),
     Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228),
@@ -117,6 +120,14 @@ _NIGHTLY_TRITON = "3.6.0+git1a2b3c4d"
 _TEST_TORCH, _TEST_VISION = "2.15.0", "0.30.0"
 _TEST_BACKENDS = ("cpu", "cu126", "cu130", "cu132")
 _TORCH_BASE_REQUIRES = ("filelock", "typing-extensions>=4.10.0")
+#: The pre-release channels build for the Pythons of this stable release line.
+_PRERELEASE_PYTHONS_OF = "2.14"
+#: ltt-hook's Requires-Python: the replica builds no wheels for older interpreters.
+MIN_PYTHON = (3, 9)
+#: Free-threaded CPython builds (wheel tags ``cp313-cp313t``) per Python minor, as the first and
+#: last torch release line with such wheels (None: still built).  Source: build-facts audit §3
+#: (3.13t in 2.7-2.11, dropped in 2.12; 3.14t in 2.9+).
+FREE_THREADED: Dict[str, Tuple[str, Optional[str]]] = {"3.13": ("2.7", "2.11"), "3.14": ("2.9", None)}
 
 # (directory relative to root, name, version, tag, requires, requires_python)
 _Spec = Tuple[str, str, str, str, Tuple[str, ...], Optional[str]]
@@ -125,6 +136,38 @@ _Spec = Tuple[str, str, str, str, Tuple[str, ...], Optional[str]]
 def _vkey(version: str) -> Tuple[int, ...]:
     m = re.match(r"\d+(\.\d+)*", version)
     return tuple(int(x) for x in m.group().split(".")) if m else (0,)
+
+
+def release_pythons(version: str) -> Tuple[str, ...]:
+    """Interpreter tags a torch release has wheels for, oldest first: ``("cp310", ..., "cp314", "cp313t",
+    "cp314t")``.  The GIL builds come from ``ltt_hook/data.py`` RELEASE_PYTHONS (inclusive minor range;
+    pre-releases take the newest stable line's), from MIN_PYTHON on; free-threaded ones from FREE_THREADED."""
+    from ltt_hook import data
+
+    line = ".".join(str(p) for p in _vkey(version)[:2])
+    if line not in data.RELEASE_PYTHONS:
+        line = _PRERELEASE_PYTHONS_OF
+    low, high = (_vkey(v) for v in data.RELEASE_PYTHONS[line].split())
+    gil = [(3, m) for m in range(max(low, MIN_PYTHON)[1], high[1] + 1)]
+    line_key = _vkey(line)
+    free = [py for py, (first, last) in FREE_THREADED.items()
+            if _vkey(first) <= line_key and (last is None or line_key <= _vkey(last)) and _vkey(py) in gil]
+    return tuple(f"cp{a}{b}" for a, b in gil) + tuple(f"cp{py.replace('.', '')}t" for py in free)
+
+
+def newest_release(python: Tuple[int, int], free_threaded: bool = False,
+                   releases: Sequence[Release] = DEFAULT_RELEASES) -> Release:
+    """The newest stable release of ``releases`` with wheels for ``python`` (what ``pip install torch`` gets)."""
+    tag = f"cp{python[0]}{python[1]}{'t' if free_threaded else ''}"
+    fitting = [r for r in releases if tag in release_pythons(r.torch)]
+    if not fitting:
+        raise LookupError(f"the replica has no torch release for {tag}")
+    return max(fitting, key=lambda r: _vkey(r.torch))
+
+
+def _wheel_tag(py: str, platform: str) -> str:
+    """``cp311`` -> ``cp311-cp311-<platform>``; free-threaded ``cp313t`` -> ``cp313-cp313t-<platform>``."""
+    return f"{py.rstrip('t')}-{py}-{platform}"
 
 
 def _torch_requires_python(version: str) -> str:
@@ -148,22 +191,26 @@ def _torch_requires(backend: str) -> Tuple[str, ...]:
     return _TORCH_BASE_REQUIRES + ((pin,) if pin else ())
 
 
-def _replica_specs(releases: Sequence[Release], python_tags: Sequence[str], nightly: bool,
+def _replica_specs(releases: Sequence[Release], python_tags: Optional[Sequence[str]], nightly: bool,
                    test: bool) -> Iterator[_Spec]:
-    """Every wheel of the replica, as (directory, name, version, tag, requires, requires_python)."""
+    """Every wheel of the replica, as (directory, name, version, tag, requires, requires_python).
+    ``python_tags`` None: each release's own Pythons (``release_pythons``)."""
     for rel in releases:
         rp = _torch_requires_python(rel.torch)
+        pythons = release_pythons(rel.torch) if python_tags is None else python_tags
         for b in rel.backends:
-            for py in python_tags:
-                tag = f"{py}-{py}-{rel.platform}"
+            for py in pythons:
+                tag = _wheel_tag(py, rel.platform)
                 yield f"whl/{b}", "torch", f"{rel.torch}+{b}", tag, _torch_requires(b), rp
                 if rel.torchvision:
                     yield (f"whl/{b}", "torchvision", f"{rel.torchvision}+{b}", tag,
                            ("numpy", f"torch=={rel.torch}"), rp)
                 if rel.torchaudio:
                     yield f"whl/{b}", "torchaudio", f"{rel.torchaudio}+{b}", tag, (f"torch=={rel.torch}",), rp
-        if _vkey(rel.torch) >= (2, 5):
-            yield "whl/cpu", "torch", rel.torch, "cp311-none-macosx_11_0_arm64", _TORCH_BASE_REQUIRES, rp
+        if _vkey(rel.torch) >= (2, 5):  # macOS arm64: unlabelled, ABI tag none (GIL builds only)
+            for py in pythons:
+                if not py.endswith("t"):
+                    yield "whl/cpu", "torch", rel.torch, f"{py}-none-macosx_11_0_arm64", _TORCH_BASE_REQUIRES, rp
     channels = []
     if nightly:
         channels.append(("whl/nightly", _NIGHTLY_BACKENDS, _NIGHTLY_TORCH, _NIGHTLY_VISION))
@@ -171,17 +218,18 @@ def _replica_specs(releases: Sequence[Release], python_tags: Sequence[str], nigh
         channels.append(("whl/test", _TEST_BACKENDS, _TEST_TORCH, _TEST_VISION))
     for prefix, backends, tv, vv in channels:
         rp = _torch_requires_python(tv)
+        pythons = release_pythons(tv) if python_tags is None else python_tags
         for b in backends:
             treq = _torch_requires(b)
             if prefix == "whl/nightly" and b.startswith("cu"):
                 treq += (f'pytorch-triton=={_NIGHTLY_TRITON}; platform_system == "Linux"',)
-            for py in python_tags:
-                tag = f"{py}-{py}-{_M228}"
+            for py in pythons:
+                tag = _wheel_tag(py, _M228)
                 yield f"{prefix}/{b}", "torch", f"{tv}+{b}", tag, treq, rp
                 yield f"{prefix}/{b}", "torchvision", f"{vv}+{b}", tag, ("numpy", f"torch=={tv}"), rp
         if prefix == "whl/nightly":
-            for py in python_tags:
-                yield prefix, "pytorch-triton", _NIGHTLY_TRITON, f"{py}-{py}-{_M228}", (), rp
+            for py in pythons:
+                yield prefix, "pytorch-triton", _NIGHTLY_TRITON, _wheel_tag(py, _M228), (), rp
 
 
 # --------------------------------------------------------------------------------------------- pages
@@ -234,9 +282,13 @@ def _write_channel(root: Path, prefix: str, with_hash: bool) -> None:
 
 
 def build_pytorch_index(root: Path, releases: Sequence[Release] = DEFAULT_RELEASES,
-                        python_tags: Sequence[str] = ("cp311", "cp312"), nightly: bool = True,
+                        python_tags: Optional[Sequence[str]] = None, nightly: bool = True,
                         test: bool = True) -> None:
     """Write the static replica tree under ``root/whl`` (serve ``root``; the index base is ``<url>/whl``).
+
+    Every release gets wheels for each Python it supports (``release_pythons``: the
+    RELEASE_PYTHONS range of ``ltt_hook/data.py`` plus its free-threaded builds), unless
+    ``python_tags`` (``("cp311", "cp313t")``) fixes one list for all.
 
     Stable ``whl/<backend>/``, and when asked ``whl/nightly/<backend>/`` (no ``#sha256=``) and
     ``whl/test/<backend>/``; each channel gets ``<backend>/<project>/``, ``<backend>/``,
@@ -278,11 +330,27 @@ def _dependency_wheels(requirements: Sequence[str], exclude: Set[str]) -> Dict[s
     return pins
 
 
+def _pypi_torch_pythons() -> Dict[Release, List[str]]:
+    """Release -> the interpreter tags for which it is PyPI's newest torch (within DEFAULT_RELEASES)."""
+    out: Dict[Release, List[str]] = {}
+    for py in sorted({py for rel in DEFAULT_RELEASES for py in release_pythons(rel.torch)}):
+        newest = max((r for r in DEFAULT_RELEASES if py in release_pythons(r.torch)), key=lambda r: _vkey(r.torch))
+        out.setdefault(newest, []).append(py)
+    return out
+
+
+def _pypi_cuda_flavour(version: str) -> str:
+    from ltt_hook import data
+
+    return data.PYPI_CUDA_FLAVOUR.get(".".join(str(p) for p in _vkey(version)[:2]), "cu130")
+
+
 def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
                extra: Sequence[Tuple[str, str, Sequence[str]]] = ()) -> None:
     """Write a PEP 503 PyPI stand-in: ``root/simple/<project>/index.html`` and ``root/files/*.whl``.
 
-    Holds unlabelled ``torch 2.14.1`` and ``torchvision 0.29.1`` (cp311/cp312 manylinux_2_28),
+    Holds unlabelled ``torch`` and ``torchvision`` manylinux_2_28 wheels of the newest release
+    for every Python of DEFAULT_RELEASES (2.14.1 and 0.29.1 for 3.10+, 2.8.0 for 3.9, and so on),
     ``pystiche 1.0.1`` and a tiny py3-none-any wheel for every dependency the replica's wheels
     reference (scanned from ``pytorch_root``'s ``.metadata`` files if given, else computed from
     DEFAULT_RELEASES), plus the ``extra`` ``(name, version, requires)`` wheels.  Projects that
@@ -291,10 +359,13 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
     root = Path(root)
     files = root / "files"
     builtin: List[Tuple[str, str, str, Tuple[str, ...], Optional[str]]] = []
-    for py in ("cp311", "cp312"):
-        tag = f"{py}-{py}-{_M228}"
-        builtin.append(("torch", "2.14.1", tag, _torch_requires("cu130"), ">=3.10"))
-        builtin.append(("torchvision", "0.29.1", tag, ("numpy", "torch==2.14.1"), ">=3.10"))
+    for rel, pys in _pypi_torch_pythons().items():
+        rp, flavour = _torch_requires_python(rel.torch), _pypi_cuda_flavour(rel.torch)
+        for py in pys:
+            tag = _wheel_tag(py, _M228)
+            builtin.append(("torch", rel.torch, tag, _torch_requires(flavour), rp))
+            if rel.torchvision:
+                builtin.append(("torchvision", rel.torchvision, tag, ("numpy", f"torch=={rel.torch}"), rp))
     builtin.append(("pystiche", "1.0.1", "py3-none-any", ("torch>=1.7.1", "torchvision>=0.8.2"), ">=3.6"))
     builtin += [(n, v, "py3-none-any", tuple(r), None) for n, v, r in extra]
 
@@ -307,7 +378,7 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
             replica_names.add(_canonical(msg["Name"]))
             requirements += msg.get_all("Requires-Dist") or []
     else:
-        for _dir, name, _v, _t, reqs, _rp in _replica_specs(DEFAULT_RELEASES, ("cp311",), True, True):
+        for _dir, name, _v, _t, reqs, _rp in _replica_specs(DEFAULT_RELEASES, None, True, True):
             replica_names.add(_canonical(name))
             requirements += reqs
     for _n, _v, _t, reqs, _rp in builtin:
