@@ -332,7 +332,7 @@ def idle_cost(s: Setup, reps: int) -> dict:
                 ("python empty_script.py", [str(script)])]
     rows = []
     for label, args in commands:
-        runners = [(lambda v=v: timed_run([str(v.python), *args], v.env(), v.home)) for v in (s.hook, s.plain)]
+        runners = [(lambda v=v, a=args: timed_run([str(v.python), *a], v.env(), v.home)) for v in (s.hook, s.plain)]
         for r in runners:  # warm-up: byte-code and page caches
             for _ in range(5):
                 r()
@@ -641,8 +641,9 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], detect: List[dict
         add("|---|---|---|---|---|---|")
         for r in scale:
             t = r["tools"]
-            add(f"| {r['releases']}: {r['span']} ({r['files']}) | {r['machine']} ({r['backend']}) | {cell(t['hook'])} | "
-                f"{cell(t['hand'])} | {cell(t['fixed'])} | {t['hook']['seconds'] / t['hand']['seconds']:.2f}×, "
+            add(f"| {r['releases']}: {r['span']} ({r['files']}) | {r['machine']} ({r['backend']}) | "
+                f"{cell(t['hook'])} | {cell(t['hand'])} | {cell(t['fixed'])} | "
+                f"{t['hook']['seconds'] / t['hand']['seconds']:.2f}×, "
                 f"{t['hook']['cpu'] / t['hand']['cpu']:.2f}× |")
         add("")
     add("**Targets.**")
@@ -702,8 +703,8 @@ def main() -> None:
     only = set(args.only.split(","))
     shown = {"--quick": args.quick, "--idle-reps": args.idle_reps, "--pip-reps": args.pip_reps,
              "--detect-reps": args.detect_reps, "--scale-reps": args.scale_reps,
-             "--sizes": None if args.sizes == "5,15,40" else args.sizes, "--only": None if len(only) == 4 else args.only,
-             "--ref": args.ref}
+             "--sizes": None if args.sizes == "5,15,40" else args.sizes,
+             "--only": None if len(only) == 4 else args.only, "--ref": args.ref}
     command = "python benchmarks/run.py" + "".join(
         f" {k}" if v is True else f" {k} {v}" for k, v in shown.items() if v)
 

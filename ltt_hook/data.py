@@ -166,7 +166,8 @@ CUDA_ARCHES = (
 #: uv inferred by running ``torch.cuda.get_arch_list()`` for each ROCm build). ROCm 5.x/4.x
 #: have no row: those builds are only used when asked for explicitly.
 ROCM_ARCHES = {
-    "rocm7.2": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 gfx1200 gfx1201",
+    "rocm7.2": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 "
+               "gfx1200 gfx1201",
     "rocm7.1": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
     "rocm7.0": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
     "rocm6.4": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",

@@ -21,7 +21,7 @@ import logging
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Set
+from typing import Any, Callable, Optional, Set, Type
 
 __all__ = ["PipCall", "Stop", "State", "STATE", "guard", "give_up", "note_once", "stop", "strict_mode"]
 
@@ -46,7 +46,7 @@ class State:
     #: Keys of the notes already printed (each note once per process).
     notes: Set[str] = field(default_factory=set)
     #: ``InstallationError`` subclass used by :func:`stop`, set when pip is patched.
-    stop_type: type = Stop
+    stop_type: Type[Exception] = Stop
 
 
 STATE = State()
