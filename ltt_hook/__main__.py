@@ -21,7 +21,7 @@ from packaging.version import Version
 
 from . import __version__, config as config_mod, data, detection
 from .backends import parse_backend
-from .selection import Policy, compatibility, incompatibility
+from .selection import compatibility, incompatibility
 
 
 def newest_release() -> str:
@@ -29,24 +29,21 @@ def newest_release() -> str:
 
 
 def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]:
-    """Everything ``python -m ltt_hook`` shows, as plain data."""
-    release = newest_release()
-    fixed = cfg.backends
-    policy = Policy(cfg.channel, machine=None if fixed else machine, fixed=fixed,
-                    fixed_by=cfg.origins["backend"], python=sys.version_info[:2])
+    """Everything ``python -m ltt_hook`` shows, as plain data: the decision of a plain
+    ``pip install torch`` on this machine (:func:`ltt_hook.exports.the_decision`)."""
+    from .exports import the_decision
+
+    decision = the_decision(cfg, machine)
+    release = decision.expected[0] if decision.expected else newest_release()
     backends: List[Dict[str, Any]] = []
-    for name in data.RELEASE_BACKENDS[release].split():
-        backend = parse_backend(name)
-        reason = incompatibility(backend, Version(release), machine)
-        why = compatibility(backend, Version(release), machine) if reason is None else None
-        backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why})
-    pages = policy.pages()
-    chosen: Optional[str]
-    if fixed:
-        chosen = fixed[0].name
-    else:
-        fitting = [parse_backend(b["backend"]) for b in backends if b["compatible"]]
-        chosen = max(fitting, key=lambda b: b.rank).name if fitting else None
+    if release in data.RELEASE_BACKENDS:
+        for name in data.RELEASE_BACKENDS[release].split():
+            backend = parse_backend(name)
+            reason = incompatibility(backend, Version(release), machine)
+            why = compatibility(backend, Version(release), machine) if reason is None else None
+            backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why})
+    chosen = decision.expected[1].name if decision.expected and not decision.off else None
+    fixed = cfg.backends
     try:
         import pip
 
@@ -69,9 +66,11 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
             "strict": {"value": cfg.strict, "from": cfg.origins["strict"]},
         },
         "warnings": cfg.warnings,
+        "off": decision.off,
         "newest_release": release,
         "backends": backends,
-        "consulted_pages": [config_mod.redact(f"{cfg.channel_url}/{b.name}") for b in pages],
+        "consulted_pages": [config_mod.redact(f"{cfg.channel_url}/{b.name}") for b in decision.plan],
+        "notes": list(decision.notes),
         "choice": {"torch": release, "backend": chosen,
                    "index": config_mod.redact(f"{cfg.channel_url}/{chosen}") if chosen else None},
     }
@@ -96,11 +95,18 @@ def render(info: Dict[str, Any]) -> str:
         lines.append(f"  {b['backend']:<10} " + (f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"))
     c = info["choice"]
     lines.append("")
+    lines += [f"Note: {note}" for note in info["notes"]]
+    if info["off"]:
+        lines.append(f"ltt-hook is off ({info['off']}): pip is plain pip, and `pip install torch` takes "
+                     "torch from your own indexes (on PyPI, its default CUDA build).")
+        return "\n".join(lines)
     if c["backend"]:
-        lines.append(f"`pip install torch` would now install torch {c['torch']}.x+{c['backend']} from {c['index']}")
+        what = f"torch {c['torch']}.x" if c["torch"][:1].isdigit() else f"the newest {c['torch']} torch"
+        lines.append(f"`pip install torch` would now install {what}+{c['backend']} from {c['index']}")
     else:
         lines.append(f"No build of torch {c['torch']} fits; pip would pick the newest older release that does.")
-    lines.append(f"Pages consulted per PyTorch project: {', '.join(info['consulted_pages'])}")
+    lines.append("Pages per PyTorch project, read in this order until one has a build for this machine: "
+                 + ", ".join(info["consulted_pages"]))
     return "\n".join(lines)
 
 
@@ -123,6 +129,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except config_mod.ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
+    if args.command in ("index-url", "requirements", "pip-conf"):
+        from .exports import HookOff, _on
+
+        try:
+            _on(cfg, machine)
+        except HookOff as exc:
+            print(f"ERROR: {exc}; nothing to export.", file=sys.stderr)
+            return 1
     if args.command == "index-url":
         print(config_mod.redact(exports.index_url(cfg, machine)))
     elif args.command == "pip-conf":

@@ -11,37 +11,50 @@ import sys
 import tempfile
 from typing import List, Optional, Sequence, Tuple
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from . import config as config_mod, data
 from .backends import Backend, backend_from_label, parse_backend
 from .detection import Machine
-from .selection import incompatibility, known_backends, release_of
+from .decision import Decision, Environment, Request, decide
+from .selection import incompatibility, release_of
 
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 
 
+def the_decision(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Decision:
+    """What ``pip install torch`` (``torch==release.*`` when given) would decide now."""
+    specifiers = {"torch": (SpecifierSet(f"=={release.major}.{release.minor}.*"),)} if release else {}
+    request = Request(requested=frozenset({"torch"}), specifiers=specifiers, python=sys.version_info[:2])
+    return decide(cfg, machine, request, Environment())
+
+
 def best_backend(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Backend:
     """The backend ``pip install torch`` would use now (for ``release``, default the newest)."""
-    if cfg.backends:
-        return cfg.backends[0]
-    if cfg.channel == "stable":
-        release = release or max((Version(r) for r in data.RELEASE_BACKENDS), key=lambda v: v)
-        key = f"{release.major}.{release.minor}"
-        names = data.RELEASE_BACKENDS.get(key, " ".join(b.name for b in known_backends("stable")))
-        candidates = [parse_backend(n) for n in names.split()]
-    else:
-        candidates = known_backends(cfg.channel)
-    fitting = [b for b in candidates if incompatibility(b, release, machine) is None]
-    return max(fitting, key=lambda b: b.rank)
+    expected = the_decision(cfg, machine, release).expected
+    return expected[1] if expected else parse_backend("cpu")
+
+
+class HookOff(RuntimeError):
+    """ltt-hook is switched off: pip is plain pip, and exports would not describe it."""
+
+
+def _on(cfg: config_mod.Config, machine: Machine) -> Decision:
+    decision = the_decision(cfg, machine)
+    if decision.off:
+        raise HookOff(f"ltt-hook is off ({decision.off}): a plain `pip install torch` takes torch from "
+                      "your own indexes (on PyPI, its default CUDA build)")
+    return decision
 
 
 def index_url(cfg: config_mod.Config, machine: Machine) -> str:
-    return f"{cfg.channel_url}/{best_backend(cfg, machine).name}"
+    return f"{cfg.channel_url}/{best_backend(cfg, machine).name}" if _on(cfg, machine) else ""
 
 
 def pip_conf(cfg: config_mod.Config, machine: Machine) -> str:
+    _on(cfg, machine)
     gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
     driver = f", NVIDIA driver {machine.nvidia_driver}" if machine.nvidia_driver else ""
     return (f"# ltt-hook settings chosen on this machine ({gpus}{driver}).\n"
@@ -104,6 +117,7 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
             continue
     if "torch" not in installed:
         return True, ["torch is not installed."]
+    off = the_decision(cfg, machine).off
     torch = installed["torch"]
     release = release_of("torch", torch)
     label = backend_from_label(torch.local)
@@ -120,7 +134,11 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
     elif not fits:
         lines.append("It is a CPU build on a machine whose GPU PyTorch can use.")
     others = [f"{n}=={v.public}" for n, v in installed.items() if n != "torch"]
-    if not fits:
+    if not fits and off:
+        lines.append(f"ltt-hook is off ({off}), so pip would not apply it; fix: " + " ".join(
+            [f"{os.path.basename(sys.executable)} -m pip install --force-reinstall --index-url",
+             f"{config_mod.redact(cfg.channel_url)}/{best.name}", f"torch=={torch.public}", *others]))
+    elif not fits:
         lines.append("Fix: " + " ".join([f"{os.path.basename(sys.executable)} -m pip install --force-reinstall",
                                          f"torch=={torch.public}", *others]))
     else:

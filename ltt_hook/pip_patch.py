@@ -63,8 +63,6 @@ PATCHES: Sequence[Patch] = (
           ("self", "project_name", "specifier", "hashes"), w.make_candidate_evaluator),
     Patch(_FINDER, _FINDER, "CandidateEvaluator", "_sort_key",
           ("self", "candidate"), w.candidate_sort_key),
-    Patch(_FINDER, _FINDER, "CandidateEvaluator", "get_applicable_candidates",
-          ("self", "candidates"), w.get_applicable_candidates),
     Patch(_REQ_COMMAND, _REQ_COMMAND, "RequirementCommand", "get_requirements",
           ("self", "args", "options", "finder", "session"), w.get_requirements),
     # pip 26.2+: only for the venv-isolation notice.

@@ -1,5 +1,5 @@
 """One pip command as ltt-hook sees it: the configuration, what the user asked for, the
-backend policy, and how every PyTorch index page answered.
+decision, and how every PyTorch index page answered.
 
 The patch (:mod:`ltt_hook.wrappers`) keeps one :class:`Run` on pip's ``LinkCollector``.
 """
@@ -20,7 +20,8 @@ from . import config as config_mod
 from . import data, detection
 from .backends import Backend, backend_from_label, backend_from_url, parse_backend
 from .safety import note_once
-from .selection import Policy, incompatibility, release_of
+from .decision import Decision, Environment, Request, decide
+from .selection import release_of
 
 __all__ = ["Run", "PageLog", "PAGES", "PYTORCH", "VERBOSE", "allow_prereleases"]
 
@@ -66,7 +67,7 @@ PAGES = PageLog()
 
 
 class Run:
-    """One pip command's view: configuration, what the user asked for, and the policy."""
+    """One pip command's view: configuration, what the user asked for, and the decision."""
 
     def __init__(self, options: Any, config: config_mod.Config) -> None:
         self.options = options
@@ -75,9 +76,8 @@ class Run:
         self.hashed: Set[str] = set()  # PyTorch projects with --hash options
         self.pins: Set[Backend] = set()  # backends of explicit +label pins
         self.redirected: Dict[str, List[str]] = {}  # project -> PyTorch index pages consulted
-        self.torch_specifiers: List[Any] = []
-        self._policy: Optional[Policy] = None
-        self._decided = False
+        self.specifiers: Dict[str, List[Any]] = {}  # project -> specifiers (requirements, constraints)
+        self._decision: Optional[Decision] = None
         self.transport_checked = False
 
     # -- what the user said explicitly
@@ -92,58 +92,35 @@ class Run:
     def user_pytorch_indexes(self, index_urls: List[str]) -> List[str]:
         return [u for u in index_urls if self._is_pytorch_index(u)]
 
-    def _installed_torch_backend(self) -> Optional[Backend]:
-        """The label of an installed torch that this run keeps (pip install only)."""
-        if "torch" in self.requested or getattr(self.options, "ignore_installed", True):
-            return None
-        if getattr(self.options, "target_dir", None) or getattr(self.options, "upgrade_strategy", "") == "eager":
-            return None
+    def _environment(self) -> Environment:
+        """The installed torch, and whether this run may keep it (pip install only)."""
+        opts = self.options
+        keeps = not (getattr(opts, "ignore_installed", True) or getattr(opts, "target_dir", None)
+                     or getattr(opts, "upgrade_strategy", "") == "eager")
         try:
-            version = Version(importlib.metadata.version("torch"))
+            torch: Optional[Version] = Version(importlib.metadata.version("torch"))
         except Exception:
-            return None
-        return backend_from_label(version.local)
+            torch = None
+        return Environment(torch=torch, keeps_installed=keeps)
 
-    def policy(self, index_urls: List[str]) -> Optional[Policy]:
-        """The backend decision, made once per run; None means the hook steps aside."""
-        if self._decided:
-            return self._policy
-        self._decided = True
-        channel = self.config.channel
+    def request(self, index_urls: List[str]) -> Request:
         url_backends = {b for b in map(backend_from_url, self.user_pytorch_indexes(index_urls)) if b}
-        if self.pins:
-            policy = Policy(channel, fixed=tuple(self.pins), fixed_by="the +label pinned in the requirements")
-        elif url_backends:
-            policy = Policy(channel, fixed=tuple(url_backends), fixed_by="your PyTorch index URL")
-        elif self.config.backends is not None:
-            policy = Policy(channel, fixed=self.config.backends, fixed_by=self.config.origins["backend"])
-            self._warn_unrunnable(self.config.backends)
-        elif getattr(self.options, "platforms", None):
-            logger.warning("ltt-hook: --platform targets another machine, so this machine's GPU is not "
-                           "consulted and PyTorch packages come from your indexes as they are; set "
-                           "LTT_PYTORCH_COMPUTATION_BACKEND to choose the target's backend.")
-            return None
-        else:
-            installed = self._installed_torch_backend()
-            if installed is not None:
-                policy = Policy(channel, fixed=(installed,), fixed_by=f"the installed torch (+{installed})")
-            else:
-                python = None if getattr(self.options, "python_version", None) else sys.version_info[:2]
-                specifiers = [SpecifierSet(str(s)) for s in self.torch_specifiers]
-                policy = Policy(channel, machine=detection.detect(), python=python, torch_specifiers=specifiers)
-        self._policy = policy
-        log_decision(self, policy)
-        return policy
+        opts = self.options
+        python = None if getattr(opts, "python_version", None) else sys.version_info[:2]
+        return Request(requested=frozenset(self.requested),
+                       specifiers={k: tuple(SpecifierSet(str(s)) for s in v) for k, v in self.specifiers.items()},
+                       pins=frozenset(self.pins), index_backends=frozenset(url_backends), python=python,
+                       cross_target=bool(getattr(opts, "platforms", None)))
 
-    def _warn_unrunnable(self, backends: Any) -> None:
-        """An explicit backend this machine cannot run is allowed, with a warning."""
-        if getattr(self.options, "platforms", None):
-            return  # built for another machine
-        machine = detection.detect()
-        reasons = [f"{b.name} ({why})" for b in backends if (why := incompatibility(b, None, machine))]
-        if reasons and len(reasons) == len(backends):
-            logger.warning("ltt-hook: %s asks for %s, which this machine cannot run: %s; installing it as asked.",
-                           self.config.origins["backend"], ",".join(b.name for b in backends), "; ".join(reasons))
+    def decision(self, index_urls: List[str]) -> Decision:
+        """The decision, made once per run (:func:`ltt_hook.decision.decide`)."""
+        if self._decision is None:
+            request = self.request(index_urls)
+            needs_machine = not request.cross_target or self.config.backends is not None
+            machine = detection.detect() if needs_machine else None
+            self._decision = decide(self.config, machine, request, self._environment())
+            log_decision(self, self._decision)
+        return self._decision
 
     # -- decisions
 
@@ -155,7 +132,12 @@ class Run:
             note_once(f"hashed:{project}", "ltt-hook: %s is pinned by hash; its index and build are "
                        "left to your requirements.", project)
             return False
-        return self.policy(index_urls) is not None
+        decision = self.decision(index_urls)
+        if decision.off:
+            note_once("off", "ltt-hook: %s; PyTorch packages come from your indexes as they are.",
+                      decision.off, level=logging.WARNING)
+            return False
+        return True
 
     def redirect(self, project: str, index_urls: List[str]) -> Optional[List[str]]:
         """The index URLs to use for ``project`` instead of the user's; None keeps them."""
@@ -163,11 +145,11 @@ class Run:
             return None
         if project in data.TRITON_BUILDS:
             return [self.config.channel_url]
-        policy = self.policy(index_urls)
-        assert policy is not None
-        pages = [f"{self.config.channel_url}/{b.name}" for b in policy.pages()]
+        decision = self.decision(index_urls)
+        pages = [f"{self.config.channel_url}/{b.name}" for b in decision.plan]
         self.redirected[project] = [f"{page}/{project}/" for page in pages]
-        logger.log(VERBOSE, "ltt-hook: %s is looked up on %s", project, ", ".join(map(_redact, pages)))
+        how = "the first of" if not decision.consults_every_page and len(pages) > 1 else "on"
+        logger.log(VERBOSE, "ltt-hook: %s is looked up %s %s", project, how, ", ".join(map(_redact, pages)))
         return pages
 
     def page_problem(self, project: str) -> Optional[str]:
@@ -210,13 +192,27 @@ class Run:
         flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}")
         return parse_backend(flavour) if flavour else None
 
+    def serves(self, project: str) -> Any:
+        """A test for a candidate found on a backend page: does it serve the request?"""
+        specifiers = [SpecifierSet(str(s)) for s in self.specifiers.get(project, [])]
+        decision = self._decision
+
+        def serves(candidate: Any) -> bool:
+            try:
+                version = Version(str(candidate.version))
+            except InvalidVersion:
+                return False
+            return decision is None or decision.admits(project, version, specifiers)
+
+        return serves
+
     def rejects(self, project: str, version_text: str, link: Any, index_urls: List[str]) -> Optional[str]:
-        policy = self.policy(index_urls)
+        decision = self.decision(index_urls)
         try:
             version = Version(version_text)
         except InvalidVersion:
             return None
-        return policy.rejects(project, version, self.backend_of(project, version, link)) if policy else None
+        return decision.rejects(project, version, self.backend_of(project, version, link))
 
 
 class _PreReleasesFor:
@@ -243,16 +239,24 @@ def allow_prereleases(evaluator: Any, project: str) -> None:
         evaluator._allow_all_prereleases = True
 
 
-def log_decision(run: Run, policy: Policy) -> None:
+def log_decision(run: Run, decision: Decision) -> None:
+    """The decision block at ``-v``; its notes at the default verbosity."""
     lines = ["ltt-hook decision:"]
-    machine = policy.machine
-    if machine is not None:
+    if decision.off:
+        lines.append(f"  off: {decision.off}")
+    machine = decision.machine
+    if machine is not None and decision.fixed is None:
         lines += [f"  detected: {note}" for note in machine.notes]
         lines += [f"  GPU: {gpu.summary}" for gpu in machine.gpus]
-    else:
-        lines.append(f"  backend fixed by {policy.fixed_by}")
-    lines.append(f"  consulting: {', '.join(b.name for b in policy.pages())} on {_redact(run.config.channel_url)}")
+    if decision.fixed is not None:
+        lines.append(f"  backend fixed by {decision.fixed_by}")
+    if decision.plan:
+        order = "in this order, until one serves the request" if not decision.consults_every_page else "all"
+        lines.append(f"  pages ({order}): {', '.join(b.name for b in decision.plan)} on {_redact(run.config.channel_url)}")
     logger.log(VERBOSE, "\n".join(lines))
+    for note in decision.notes:
+        note_once(note, "%s", note if note.startswith("ltt-hook") else f"ltt-hook: {note}.",
+                  level=logging.WARNING if "cannot run" in note else logging.INFO)
 
 
 
@@ -271,30 +275,10 @@ def note_requirements(run: Run, reqs: List[Any]) -> None:
             run.requested.add(name)
         if getattr(ireq, "hash_options", None):
             run.hashed.add(name)
-        if name == "torch" and str(req.specifier):
-            run.torch_specifiers.append(req.specifier)
+        if str(req.specifier):
+            run.specifiers.setdefault(name, []).append(req.specifier)
         for spec in req.specifier:
             if spec.operator in ("==", "===") and "+" in spec.version:
                 backend = backend_from_label(spec.version.split("+", 1)[1])
                 if backend is not None:
                     run.pins.add(backend)
-
-
-def gpu_over_cpu_note(run: Run, project: str, applicable: List[Any]) -> None:
-    """One line when the best build is a GPU build of an older release than a CPU-only one."""
-    best = applicable[-1]
-    best_version = Version(str(best.version))
-    best_backend = run.backend_of(project, best_version, best.link)
-    if best_backend is None or not best_backend.is_gpu:
-        return
-    newer = [Version(str(c.version)) for c in applicable]
-    newer = [v for v in newer if Version(v.public) > Version(best_version.public)]
-    if not newer:
-        return
-    top = max(newer)
-    family = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}[best_backend.family]
-    hint = " (a newer NVIDIA driver may allow a newer one)" if family == "CUDA" else ""
-    note_once(f"gpu-over-cpu:{project}",
-              "ltt-hook: %s %s exists for this machine only as a CPU build; choosing %s, "
-              "the newest %s build this machine can run%s.", project, top.public,
-              best_version, family, hint)

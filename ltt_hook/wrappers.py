@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from . import config as config_mod
 from . import data, detection
 from . import options as pip_options
-from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, gpu_over_cpu_note, note_requirements
+from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, note_requirements
 from .safety import STATE, PipCall, note_once, stop
 from .selection import sort_key
 
@@ -134,19 +134,50 @@ def collector_create(pip: PipCall, cls: Any, session: Any, options: Any, suppres
 
 
 def collect_sources(pip: PipCall, self: Any, project_name: str, candidates_from_page: Any) -> Any:
-    """``LinkCollector.collect_sources``: a PyTorch project is looked up on the PyTorch index."""
+    """``LinkCollector.collect_sources``: a PyTorch project is looked up on the PyTorch index,
+    its backend pages read lazily in the decision's order (:class:`FallbackSource`)."""
     run = _run_of(self)
     scope = self.search_scope
-    urls = run.redirect(canonicalize_name(project_name), list(scope.index_urls)) if run else None
+    name = canonicalize_name(project_name)
+    urls = run.redirect(name, list(scope.index_urls)) if run else None
     if run is None or urls is None:
         return pip(self, project_name, candidates_from_page)
     _check_transport(self, run)
     self.search_scope = PIP.search_scope.create(find_links=scope.find_links, index_urls=urls,
                                                 no_index=scope.no_index)
     try:
-        return pip(self, project_name, candidates_from_page)
+        collected = pip(self, project_name, candidates_from_page)
     finally:
         self.search_scope = scope
+    if name not in data.BACKEND_BUILT or run.decision(list(scope.index_urls)).consults_every_page:
+        return collected
+    sources = [source for source in collected.index_urls if source is not None]
+    return collected._replace(index_urls=[FallbackSource(sources, run.serves(name))])
+
+
+class FallbackSource:
+    """The backend pages of one project as one pip source: the first page that holds a build
+    serving the request wins; a missing page, or one without such a build, hands over to the
+    next. The last page (``cpu``) is taken as it is."""
+
+    def __init__(self, sources: List[Any], serves: Any) -> None:
+        self._sources = sources
+        self._serves = serves
+
+    @property
+    def link(self) -> Any:
+        return self._sources[0].link if self._sources else None
+
+    def page_candidates(self) -> Any:
+        for i, source in enumerate(self._sources):
+            found = list(source.page_candidates())
+            if i == len(self._sources) - 1 or any(self._serves(candidate) for candidate in found):
+                yield from found
+                return
+
+    def file_links(self) -> Any:
+        for source in self._sources:
+            yield from source.file_links()
 
 
 def _check_transport(collector: Any, run: Run) -> None:
@@ -255,13 +286,3 @@ def candidate_sort_key(pip: PipCall, self: Any, candidate: Any) -> Any:
             better = sort_key(ours, run.backend_of(project, ours, candidate.link))
             return key[:i] + ((better, version),) + key[i + 1:]
     return key
-
-
-def get_applicable_candidates(pip: PipCall, self: Any, candidates: List[Any]) -> Any:
-    """``CandidateEvaluator.get_applicable_candidates``: say when a GPU build beat a newer
-    CPU-only release."""
-    result = pip(self, candidates)
-    context = getattr(self, "_ltt", None)
-    if context is not None and result and context[1] == "torch":
-        gpu_over_cpu_note(context[0], context[1], result)
-    return result

@@ -7,6 +7,8 @@ Installs are dry runs with ``--report`` unless a test says otherwise.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from support import gpu
@@ -45,9 +47,18 @@ def test_cpu_machine_gets_cpu_builds_and_no_cuda_libraries(hook_venv, pytorch_in
 # --------------------------------------------------------------------------- NVIDIA
 
 
+def _if_built(requirement, expected):
+    """A parameter that is skipped where the pinned release has no wheels for the test Python."""
+    pinned = requirement.partition("==")[2]
+    built = not pinned or pinned in {r.torch for r in releases_for()}
+    return pytest.param(requirement, expected,
+                        marks=() if built else pytest.mark.skip(reason=f"torch {pinned} has no wheels for this Python"))
+
+
 @pytest.mark.parametrize(
     "requirement, expected",
-    [("torch", f"{TORCH}+{CU_550}"), ("torch==2.5.1", "2.5.1+cu124"), ("torch==2.0.1", "2.0.1+cu118")],
+    [_if_built("torch", f"{TORCH}+{CU_550}"), _if_built("torch==2.5.1", "2.5.1+cu124"),
+     _if_built("torch==2.0.1", "2.0.1+cu118")],
 )
 def test_driver_550_rtx_3090_gets_the_newest_cuda_12_build(hook_venv, nvidia, requirement, expected):
     result = hook_venv.pip("install", requirement, env=nvidia("550.54.14", RTX_3090))
@@ -86,7 +97,19 @@ def test_driver_470_prefers_an_older_gpu_build_over_a_newer_cpu_build(hook_venv,
     assert result.chosen["torch"] == "2.7.1+cu118"  # CUDA 11.8: the last CUDA 11 build
     assert result.chosen["torchvision"] == "0.22.1+cu118"
     note = [line for line in result.output.splitlines() if "ltt-hook:" in line]
-    assert len(note) == 1 and TORCH in note[0] and "2.7.1+cu118" in note[0], result.output
+    newest = ".".join(TORCH.split(".")[:2])
+    assert len(note) == 1 and f"torch {newest} exists for this machine only as a CPU build" in note[0], result.output
+    assert "choosing torch 2.7+cu118" in note[0]
+    # The same machine, the same answer everywhere: the report and every export.
+    env = nvidia("470.256.02", T4)
+    shown = hook_venv.run(hook_venv.python, "-m", "ltt_hook", env=env)
+    assert "would now install torch 2.7.x+cu118" in shown.stdout, shown.output
+    info = json.loads(hook_venv.run(hook_venv.python, "-m", "ltt_hook", "--json", env=env).stdout)
+    assert info["choice"]["backend"] == "cu118" and info["choice"]["torch"] == "2.7"
+    assert hook_venv.run(hook_venv.python, "-m", "ltt_hook", "index-url", env=env).stdout.strip().endswith("/whl/cu118")
+    assert "backend = cu118" in hook_venv.run(hook_venv.python, "-m", "ltt_hook", "pip-conf", env=env).stdout
+    req = hook_venv.run(hook_venv.python, "-m", "ltt_hook", "requirements", "torch", env=env).stdout
+    assert "/whl/cu118" in req and "torch==2.7.1+cu118" in req, req
 
 
 def test_gpu_build_pinned_below_driver_still_falls_back_to_cpu(hook_venv, nvidia):

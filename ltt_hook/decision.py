@@ -1,0 +1,242 @@
+"""The one decision: which PyTorch builds a pip run may install, and where to look for them.
+
+:func:`decide` is pure: it takes the settings, the machine, the request and what the
+environment holds, and returns a :class:`Decision`. The pip patch, ``python -m ltt_hook``
+(text and ``--json``), ``check`` and every export ask it, so they cannot disagree.
+
+What exists is the index's business: the decision gives an ordered *plan* of backend pages,
+best first, and the patch reads them lazily (:mod:`ltt_hook.wrappers`): the first page that
+holds a build this machine runs, of a release the request admits, wins; a page that is missing
+or holds no such build hands over to the next one, and ``cpu`` comes last. The tables
+(:mod:`ltt_hook.data` through :mod:`ltt_hook.selection`) only judge what runs here and order
+the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from . import data
+from .backends import Backend, parse_backend
+from .config import Config
+from .detection import Machine
+from .selection import incompatibility, known_backends, release_of
+
+__all__ = ["Request", "Environment", "Decision", "decide", "admits_release"]
+
+CPU = parse_backend("cpu")
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user asked pip for, as far as PyTorch projects go."""
+
+    #: PyTorch projects named as requirements (not constraints).
+    requested: FrozenSet[str] = frozenset()
+    #: project -> specifiers from requirements and constraints.
+    specifiers: Mapping[str, Tuple[SpecifierSet, ...]] = field(default_factory=dict)
+    #: Backends of explicit ``+label`` pins (``torch==2.5.1+cu118``).
+    pins: FrozenSet[Backend] = frozenset()
+    #: Backends named by the user's own PyTorch index URLs (``…/whl/cu126``).
+    index_backends: FrozenSet[Backend] = frozenset()
+    #: The target Python (major, minor); None when it is not this interpreter's.
+    python: Optional[Tuple[int, int]] = None
+    #: ``--platform``: the target is another machine.
+    cross_target: bool = False
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment holds before the run."""
+
+    #: The installed torch, if any.
+    torch: Optional[Version] = None
+    #: Whether the run may keep it (pip install without --ignore-installed/--target/eager).
+    keeps_installed: bool = False
+
+
+@dataclass
+class Decision:
+    """The answer, for pip and for every report."""
+
+    channel: str
+    #: Why the hook is off (pip is plain pip); None when it is on.
+    off: Optional[str] = None
+    machine: Optional[Machine] = None
+    #: The backends the user or the environment fixed, and by what; None: the machine decides.
+    fixed: Optional[Tuple[Backend, ...]] = None
+    fixed_by: str = ""
+    #: Backend pages to read, best first, lazily: the first that serves the request wins.
+    plan: Tuple[Backend, ...] = ()
+    #: Releases (``2.14``) the request admits, newest first, per the tables.
+    releases: Tuple[str, ...] = ()
+    #: The expected outcome per the tables: (release, backend) of the newest admitted release.
+    expected: Optional[Tuple[str, Backend]] = None
+    #: Lines worth saying (an explicit backend this machine cannot run, a GPU build over CPU).
+    notes: Tuple[str, ...] = ()
+    _verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def consults_every_page(self) -> bool:
+        """Fixed backends: every page of the list is read (the user chose them all)."""
+        return self.fixed is not None
+
+    def rejects(self, project: str, version: Version, backend: Optional[Backend]) -> Optional[str]:
+        """Why a build is not for this run; None when it may be installed."""
+        if backend is None or self.off:
+            return None
+        if self.fixed is not None:
+            if backend in self.fixed:
+                return None
+            return f"built for {backend}; {self.fixed_by} allows {', '.join(b.name for b in self.fixed)}"
+        assert self.machine is not None
+        key = (backend, release_of(project, version))
+        if key not in self._verdicts:  # pip evaluates every link of every page: judge once
+            reason = incompatibility(backend, key[1], self.machine)
+            self._verdicts[key] = f"built for {backend}: {reason}" if reason else None
+        return self._verdicts[key]
+
+    def admits(self, project: str, version: Version, specifiers: Sequence[SpecifierSet]) -> bool:
+        """Whether a build found on a page serves the request (then later pages are not read)."""
+        if not all(spec.contains(version, prereleases=True) for spec in specifiers):
+            return False
+        release = release_of(project, version)
+        if release is None or not self.releases:
+            return True
+        known = {Version(r) for r in self.releases}
+        newest_known = max(Version(r) for r in data.RELEASE_BACKENDS)
+        return release in known or release > newest_known  # a release the tables lack: judged on its own
+
+    def index_url(self, channel_url: str) -> Optional[str]:
+        """The one index URL a plain pip needs for the expected build (exports)."""
+        if self.expected is None:
+            return None
+        return f"{channel_url}/{self.expected[1].name}"
+
+
+def _python_fits(release: str, python: Optional[Tuple[int, int]]) -> bool:
+    if python is None:
+        return True
+    low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
+    return low <= python <= high
+
+
+def _companion_versions(project: str, release: Version) -> List[str]:
+    """Versions a companion released with torch ``release`` can have (patch 0-9)."""
+    if project == "torch":
+        base = f"{release.major}.{release.minor}"
+    elif project == "torchvision":
+        base = f"0.{release.minor + 15}" if release.major == 2 else f"0.{release.minor + 1}"
+    elif project == "torchaudio":
+        base = f"{release.major}.{release.minor}" if release.major == 2 else f"0.{release.minor}"
+    else:
+        return []
+    return [f"{base}.{patch}" for patch in range(10)]
+
+
+def admits_release(release: str, specifiers: Mapping[str, Sequence[SpecifierSet]]) -> bool:
+    """Whether torch ``release`` may satisfy the specifiers on torch and its versioned
+    companions (``torchvision==0.20.1`` admits only torch 2.5)."""
+    rel = Version(release)
+    for project, specs in specifiers.items():
+        versions = _companion_versions(project, rel)
+        if not versions:
+            continue
+        if not all(any(spec.contains(v, prereleases=True) for v in versions) for spec in specs):
+            return False
+    return True
+
+
+def _best(backends: Sequence[Backend], release: Optional[Version], machine: Machine) -> Optional[Backend]:
+    fitting = [b for b in backends if incompatibility(b, release, machine) is None]
+    return max(fitting, key=lambda b: b.rank) if fitting else None
+
+
+def _fixed(settings: Config, request: Request, environment: Environment) -> Tuple[Optional[Tuple[Backend, ...]], str]:
+    """What fixes the backend, in order: an explicit +label pin, the user's PyTorch index URL,
+    the configured backend, the installed torch that this run keeps."""
+    if request.pins:
+        return tuple(sorted(request.pins, key=lambda b: b.rank, reverse=True)), "the +label pinned in the requirements"
+    if request.index_backends:
+        return tuple(sorted(request.index_backends, key=lambda b: b.rank, reverse=True)), "your PyTorch index URL"
+    if settings.backends is not None:
+        return settings.backends, settings.origins["backend"]
+    from .backends import backend_from_label
+
+    installed = environment.torch
+    if installed is not None and environment.keeps_installed and "torch" not in request.requested:
+        label = backend_from_label(installed.local)
+        release = f"{installed.major}.{installed.minor}"
+        # The run keeps this torch when the newest release the request admits is its own
+        # (``torchvision==0.20.1`` with torch 2.5.1 installed); otherwise pip replaces torch
+        # and the machine chooses for both.
+        admitted = [r for r in data.RELEASE_BACKENDS if admits_release(r, request.specifiers)]
+        if label is not None and admitted and max(admitted, key=Version) == release:
+            return (label,), f"the installed torch (+{label})"
+    return None, ""
+
+
+def decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment) -> Decision:
+    """The decision for one pip run (or one report)."""
+    channel = settings.channel
+    if settings.disable:
+        return Decision(channel, off=f"{settings.origins['disable']} turns ltt-hook off")
+    fixed, fixed_by = _fixed(settings, request, environment)
+    if fixed is not None:
+        notes: List[str] = []
+        if machine is not None and not request.cross_target and fixed_by == settings.origins.get("backend"):
+            reasons = [f"{b.name} ({why})" for b in fixed if (why := incompatibility(b, None, machine))]
+            if reasons and len(reasons) == len(fixed):
+                notes.append(f"ltt-hook: {fixed_by} asks for {','.join(b.name for b in fixed)}, which this "
+                             f"machine cannot run: {'; '.join(reasons)}; installing it as asked.")
+        return Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
+                        expected=(max(data.RELEASE_BACKENDS, key=Version), fixed[0]), notes=tuple(notes))
+    if request.cross_target:
+        return Decision(channel, off="--platform targets another machine, so this machine's GPU is not "
+                                     "consulted; set LTT_PYTORCH_COMPUTATION_BACKEND to choose the target's backend")
+    assert machine is not None
+    return _machine_decides(channel, machine, request)
+
+
+def _machine_decides(channel: str, machine: Machine, request: Request) -> Decision:
+    plan: List[Backend] = []
+    per_release: List[Tuple[str, Optional[Backend]]] = []
+    if channel == "stable":
+        releases = sorted((r for r in data.RELEASE_BACKENDS
+                           if _python_fits(r, request.python) and admits_release(r, request.specifiers)),
+                          key=Version, reverse=True)
+        for release in releases:
+            gpu_builds = [b for b in map(parse_backend, data.RELEASE_BACKENDS[release].split()) if b.is_gpu]
+            best = _best(gpu_builds, Version(release), machine)
+            per_release.append((release, best))
+            if best is not None and best not in plan:
+                plan.append(best)
+        candidates = sorted({b for r in releases for b in map(parse_backend, data.RELEASE_BACKENDS[r].split())},
+                            key=lambda b: b.rank, reverse=True)
+    else:
+        releases = []
+        candidates = known_backends(channel)
+    # Then every other backend this machine can run, best first: the index may lack a page
+    # the tables expect (a nightly day, a partial mirror).
+    for backend in candidates:
+        if backend.is_gpu and backend not in plan and incompatibility(backend, None, machine) is None:
+            plan.append(backend)
+    if CPU not in plan:
+        plan.append(CPU)
+    expected: Optional[Tuple[str, Backend]] = None
+    notes: List[str] = []
+    if per_release:
+        gpu = [(r, b) for r, b in per_release if b is not None]
+        expected = gpu[0] if gpu else (per_release[0][0], CPU)
+        newest = per_release[0][0]
+        if gpu and gpu[0][0] != newest:
+            notes.append(f"torch {newest} exists for this machine only as a CPU build; choosing torch "
+                         f"{gpu[0][0]}+{gpu[0][1]}, the newest release with a build this machine's GPU can run")
+    elif plan:
+        expected = ("nightly" if channel == "nightly" else channel, plan[0])
+    return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
+                    expected=expected, notes=tuple(notes))
