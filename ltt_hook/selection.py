@@ -6,17 +6,15 @@ no pip imports, so it is unit-tested directly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
-from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from . import data
 from .backends import Backend, parse_backend
 from .detection import Gpu, Machine, intel_platform
 
-__all__ = ["Policy", "release_of", "incompatibility", "compatibility", "known_backends", "sort_key"]
+__all__ = ["release_of", "incompatibility", "compatibility", "known_backends", "sort_key"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -257,75 +255,3 @@ def sort_key(version: Version, backend: Optional[Backend]) -> Tuple:
     is_gpu = bool(backend and backend.is_gpu)
     rank = backend.rank if backend else (-1, ())
     return (is_gpu, Version(version.public), rank)
-
-
-def _release_matches(release: str, python: Optional[Tuple[int, int]], torch: Sequence[SpecifierSet]) -> bool:
-    """Whether ``release`` has wheels for ``python`` and may satisfy the torch specifiers."""
-    if python is not None:
-        low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
-        if not low <= python <= high:
-            return False
-    patches = [f"{release}.{patch}" for patch in range(10)]
-    return all(any(spec.contains(v, prereleases=True) for v in patches) for spec in torch)
-
-
-def _best(backends: Sequence[Backend], release: Optional[Version], machine: Machine) -> Optional[Backend]:
-    fitting = [b for b in backends if incompatibility(b, release, machine) is None]
-    return max(fitting, key=lambda b: b.rank) if fitting else None
-
-
-@dataclass
-class Policy:
-    """The backend decision for one pip run.
-
-    ``fixed`` is set when the user (or the environment) fixed the backend: a configured
-    backend list, an explicit ``+label`` pin, an index URL that names a backend, or the label
-    of a torch already installed that stays. Otherwise the machine decides.
-    """
-
-    channel: str
-    machine: Optional[Machine] = None
-    fixed: Optional[Tuple[Backend, ...]] = None
-    fixed_by: str = ""
-    #: The target Python (major, minor); None when unknown (``pip download --python-version``).
-    python: Optional[Tuple[int, int]] = None
-    #: Specifiers the user put on torch (requirements and constraints).
-    torch_specifiers: List[SpecifierSet] = field(default_factory=list)
-    _verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = field(default_factory=dict, repr=False)
-
-    def pages(self) -> List[Backend]:
-        """The backend sub-indexes worth a request, best first.
-
-        Each page is an HTTP request, so only pages that can hold the chosen build are
-        consulted: for every torch release that has wheels for this Python (and that the
-        user's torch specifiers admit), the best backend this machine runs; plus ``cpu``,
-        the fallback when no GPU build fits. A pre-release channel carries one release.
-        """
-        if self.fixed is not None:
-            return sorted(self.fixed, key=lambda b: b.rank, reverse=True)
-        assert self.machine is not None
-        cpu = parse_backend("cpu")
-        chosen = {cpu}
-        if self.channel == "stable":
-            for release, names in data.RELEASE_BACKENDS.items():
-                if _release_matches(release, self.python, self.torch_specifiers):
-                    best = _best([parse_backend(n) for n in names.split()], Version(release), self.machine)
-                    chosen.add(best or cpu)
-        else:
-            chosen.add(_best(known_backends(self.channel), None, self.machine) or cpu)
-        return sorted(chosen, key=lambda b: b.rank, reverse=True)
-
-    def rejects(self, project: str, version: Version, backend: Optional[Backend]) -> Optional[str]:
-        """Why a build is not for this run; None when it may be installed."""
-        if backend is None:
-            return None
-        if self.fixed is not None:
-            if backend in self.fixed:
-                return None
-            return f"built for {backend}; {self.fixed_by} allows {', '.join(b.name for b in self.fixed)}"
-        assert self.machine is not None
-        key = (backend, release_of(project, version))
-        if key not in self._verdicts:  # pip evaluates every link of every page: decide once
-            reason = incompatibility(backend, key[1], self.machine)
-            self._verdicts[key] = f"built for {backend}: {reason}" if reason else None
-        return self._verdicts[key]

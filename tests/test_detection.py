@@ -2,15 +2,18 @@
 
 The pure logic (gfx decoding, override parsing, which backend fits which GPUs) is called
 directly. Detection itself runs in this process over stand-ins at the operating-system
-boundary only: a fake sysfs tree (``LTT_SYSROOT``), stand-in tools on ``PATH`` and, for
-Windows and macOS, ``platform.system()``. pynvml is made absent, so NVIDIA plays no part
-here (it has its end-to-end tests in test_machines.py).
+boundary, given to :func:`detection.detect` as parameters: the operating system, a fake sysfs
+tree as the root, a bin folder of stand-in tools as the whole ``PATH``, and the tool timeout.
+pynvml is made absent, so NVIDIA is seen through the kernel module and ``nvidia-smi`` here (NVML
+has its end-to-end tests in test_machines.py).
 """
 
 from __future__ import annotations
 
+import platform
 import sys
-import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -19,7 +22,9 @@ from packaging.version import Version
 from ltt_hook import config, data, detection
 from ltt_hook.backends import parse_backend
 from ltt_hook.detection import Gpu, Machine, OverrideError, decode_gfx_target_version, read_overrides
-from ltt_hook.selection import Policy, compatibility, incompatibility
+from ltt_hook.config import Config
+from ltt_hook.decision import Environment, Request, decide
+from ltt_hook.selection import compatibility, incompatibility
 from support import gpu as stand_in
 
 LATEST = Version("2.14")
@@ -173,8 +178,9 @@ def test_every_xpu_device_id_is_unique_lowercase_hex():
 
 
 def pages(machine, release=">=2.13"):
-    return [p.name for p in Policy("stable", machine=machine, python=(3, 11),
-                                   torch_specifiers=[SpecifierSet(release)]).pages()]
+    """The backend pages a ``pip install 'torch<release>'`` reads, in order (lazily)."""
+    request = Request(requested=frozenset({"torch"}), specifiers={"torch": (SpecifierSet(release),)}, python=(3, 11))
+    return [p.name for p in decide(Config(), machine, request, Environment()).plan]
 
 
 def test_each_backend_is_judged_by_its_own_vendor_and_cuda_beats_rocm_beats_xpu():
@@ -185,15 +191,16 @@ def test_each_backend_is_judged_by_its_own_vendor_and_cuda_beats_rocm_beats_xpu(
     # NVIDIA + an Intel iGPU: the iGPU neither helps nor hurts the CUDA build
     assert pages(Machine("Linux", "550.54.14", nvidia + [iris])) == ["cu126", "cpu"]
     assert incompatibility(b("cu126"), LATEST, Machine("Linux", "550.54.14", nvidia + [iris])) is None
-    # NVIDIA + an Arc card, AMD + an Arc card: the higher-ranked vendor's build
-    assert pages(Machine("Linux", "550.54.14", nvidia + [arc])) == ["cu126", "cpu"]
-    assert pages(Machine("Linux", None, [radeon, arc])) == ["rocm7.14", "rocm7.2", "cpu"]
+    # NVIDIA + an Arc card, AMD + an Arc card: the higher-ranked vendor's build first; the
+    # other vendor's build is read only if the index lacks every page before it
+    assert pages(Machine("Linux", "550.54.14", nvidia + [arc])) == ["cu126", "xpu", "cpu"]
+    assert pages(Machine("Linux", None, [radeon, arc])) == ["rocm7.14", "rocm7.2", "rocm7.1", "xpu", "cpu"]
     assert pages(Machine("Linux", None, [arc])) == ["xpu", "cpu"]
     assert pages(Machine("Linux", None, [iris])) == ["cpu"]
 
 
 def test_rocm_pages_follow_each_release():
-    assert pages(amd("gfx942"), "==2.5.1") == ["rocm6.2", "cpu"]
+    assert pages(amd("gfx942"), "==2.5.1") == ["rocm6.2", "rocm6.1", "cpu"]
     assert pages(amd("gfx1151"), "==2.13.0") == ["rocm7.2", "cpu"]
     assert pages(amd("gfx1151"), "==2.10.0") == ["cpu"]  # rocm7.0/7.1 lack gfx1151
     assert pages(amd("gfx90a"), "==2.1.2") == ["cpu"]  # ROCm 5.x only: never automatic
@@ -202,130 +209,176 @@ def test_rocm_pages_follow_each_release():
 # --------------------------------------------------------------------------- detection
 
 
-@pytest.fixture
-def machine_env(tmp_path, monkeypatch):
-    """A machine made of stand-ins: an empty sysroot, a bin folder alone on PATH, no pynvml.
+@dataclass
+class StandInMachine:
+    """A machine made of stand-ins, handed to :func:`detection.detect` as parameters: an
+    operating system, a fake sysroot, a bin folder that is the whole ``PATH``."""
 
-    Yields ``(sysroot, bin)``; detection's once-per-process cache is reset around the test.
-    """
-    sysroot, bin_dir = tmp_path / "sysroot", tmp_path / "bin"
-    stand_in.make_sysroot(sysroot)
+    sysroot: Path
+    bin: Path
+
+    def detect(self, system: str = "Linux", timeout: float = detection.TOOL_TIMEOUT, refresh: bool = True,
+               **environ: str) -> Machine:
+        return detection.detect(refresh, system=system, root=str(self.sysroot), timeout=timeout,
+                                environ={"PATH": str(self.bin), **environ})
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch) -> StandInMachine:
+    """An empty sysroot and bin folder. pynvml is absent (``import pynvml`` fails, as where
+    nvidia-ml-py is not installed), so NVML never answers with this machine's real GPUs."""
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    monkeypatch.setenv("LTT_SYSROOT", str(sysroot))
-    monkeypatch.setenv("PATH", str(bin_dir))
-    monkeypatch.delenv("ROCM_PATH", raising=False)
-    for var in (detection.DRIVER_VAR, detection.CAPS_VAR, detection.AMD_VAR):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
-    monkeypatch.setattr(detection, "_CACHE", None)
-    yield sysroot, bin_dir
-    detection._CACHE = None
+    return StandInMachine(stand_in.make_sysroot(tmp_path / "sysroot"), bin_dir)
 
 
 def arches(machine):
     return [(g.vendor, g.arch) for g in machine.gpus]
 
 
-def test_kfd_topology_needs_no_rocm_user_space(machine_env):
-    sysroot, _ = machine_env
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100", "gfx942"])
-    machine = detection.detect()
+def killed(tool: Path, times: int) -> bool:
+    """The stand-in ``tool`` was started ``times`` times and none of those runs is still running."""
+    pids = stand_in.runs(tool)
+    return len(pids) == times and not any(stand_in.is_running(pid) for pid in pids)
+
+
+def test_kfd_topology_needs_no_rocm_user_space(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100", "gfx942"])
+    machine = host.detect()
     assert arches(machine) == [("amd", "gfx1100"), ("amd", "gfx942")]
     assert "KFD topology (/sys/class/kfd): AMD GPU(s) gfx1100, gfx942" in machine.notes
 
 
-def test_rocm_agent_enumerator_comes_first(machine_env):
-    sysroot, bin_dir = machine_env
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100"])
-    stand_in.make_rocm_agent_enumerator(bin_dir, ["gfx90a:sramecc+:xnack-", "gfx90a"])
-    assert arches(detection.detect()) == [("amd", "gfx90a"), ("amd", "gfx90a")]
+def test_rocm_agent_enumerator_comes_first(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
+    stand_in.make_rocm_agent_enumerator(host.bin, ["gfx90a:sramecc+:xnack-", "gfx90a"])
+    assert arches(host.detect()) == [("amd", "gfx90a"), ("amd", "gfx90a")]
 
 
-def test_rocminfo_next_with_the_marketing_name(machine_env):
-    _, bin_dir = machine_env
-    stand_in.make_rocminfo(bin_dir, [("gfx1100", "Radeon RX 7900 XTX")])
-    machine = detection.detect()
+def test_rocminfo_next_with_the_marketing_name(host):
+    stand_in.make_rocminfo(host.bin, [("gfx1100", "Radeon RX 7900 XTX")])
+    machine = host.detect()
     assert machine.gpus == [Gpu("amd", "Radeon RX 7900 XTX", None, "gfx1100")]
     assert machine.gpus[0].summary == "Radeon RX 7900 XTX (AMD, gfx1100)"
 
 
-def test_a_tool_printing_garbage_falls_through_to_the_next_source(machine_env):
-    sysroot, bin_dir = machine_env
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100"])
-    stand_in.make_rocm_agent_enumerator(bin_dir, ["Segmentation fault (core dumped)"])
-    machine = detection.detect()
+def test_a_tool_printing_garbage_falls_through_to_the_next_source(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
+    stand_in.make_rocm_agent_enumerator(host.bin, ["Segmentation fault (core dumped)"])
+    machine = host.detect()
     assert arches(machine) == [("amd", "gfx1100")]
     assert "rocm_agent_enumerator: unexpected output 'Segmentation fault (core dumped)'" in machine.notes
 
 
-def test_a_hanging_tool_is_abandoned_after_the_timeout(machine_env, monkeypatch):
-    sysroot, bin_dir = machine_env
-    monkeypatch.setattr(detection, "TOOL_TIMEOUT", 1.0)
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx942"])
-    stand_in.make_rocm_agent_enumerator(bin_dir, ["gfx942"], hang=True)
-    stand_in.make_rocminfo(bin_dir, [("gfx942", "AMD Instinct MI300X")], hang=True)
-    start = time.monotonic()
-    machine = detection.detect()
-    assert time.monotonic() - start < 4  # two tools, one second each
+def test_a_hanging_tool_is_killed_after_the_timeout_and_the_next_source_answers(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx942"])
+    enumerator = stand_in.make_rocm_agent_enumerator(host.bin, ["gfx942"], hang=True)
+    rocminfo = stand_in.make_rocminfo(host.bin, [("gfx942", "AMD Instinct MI300X")], hang=True)
+    machine = host.detect(timeout=0.5)
     assert arches(machine) == [("amd", "gfx942")]
-    assert "rocm_agent_enumerator: no answer within 1 s" in machine.notes
-    assert "rocminfo: no answer within 1 s" in machine.notes
+    assert "rocm_agent_enumerator: no answer within 0.5 s" in machine.notes
+    assert "rocminfo: no answer within 0.5 s" in machine.notes
+    assert killed(enumerator, times=1) and killed(rocminfo, times=1)
 
 
-def test_intel_gpus_come_from_pci_display_devices(machine_env):
-    sysroot, _ = machine_env
-    stand_in.make_sysroot(sysroot, intel_devices=["0xe20b", "0x9a49:i915"])
-    machine = detection.detect()
+def test_intel_gpus_come_from_pci_display_devices(host):
+    stand_in.make_sysroot(host.sysroot, intel_devices=["0xe20b", "0x9a49:i915"])
+    machine = host.detect()
     assert [(g.name, g.arch) for g in machine.gpus] == [("Intel Arc B-series (Battlemage)", "0xe20b"),
                                                          ("Intel GPU", "0x9a49")]
     assert any("8086:9a49 (not an XPU-supported GPU)" in note for note in machine.notes)
 
 
-def test_windows_reads_the_display_adapter_list_and_never_looks_for_rocm(machine_env, monkeypatch):
-    sysroot, bin_dir = machine_env
-    monkeypatch.setattr(detection.platform, "system", lambda: "Windows")
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100"])  # not consulted on Windows
-    stand_in.make_powershell(bin_dir, [
+def test_windows_reads_the_display_adapter_list_and_never_looks_for_rocm(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"], intel_devices=["0x56a0"])  # Linux-only sources
+    enumerator = stand_in.make_rocm_agent_enumerator(host.bin, ["gfx1100"])
+    stand_in.make_powershell(host.bin, [
         (r"PCI\VEN_8086&DEV_E20B&SUBSYS_10008086&REV_00\4&1234", "Intel(R) Arc(TM) B580 Graphics"),
         (r"PCI\VEN_8086&DEV_A780&SUBSYS_7D251462&REV_04\3&11583659", "Intel(R) UHD Graphics 770"),
         (r"PCI\VEN_10DE&DEV_2684&SUBSYS_16F310DE&REV_A1\4&2B", "NVIDIA GeForce RTX 4090"),
     ])
-    machine = detection.detect()
+    machine = host.detect(system="Windows")
     assert machine.system == "Windows"
     assert [(g.name, g.arch) for g in machine.gpus] == [("Intel Arc B-series (Battlemage)", "0xe20b"),
                                                          ("Intel(R) UHD Graphics 770", "0xa780")]
     assert incompatibility(b("xpu"), LATEST, machine) is None
-    assert machine.amd_gpus == []
+    assert machine.amd_gpus == [] and stand_in.runs(enumerator) == []
     assert incompatibility(b("rocm7.2"), LATEST, machine) == "PyTorch's ROCm builds are for Linux only (this is Windows)"
 
 
-def test_windows_display_adapter_query_is_bounded(machine_env, monkeypatch):
-    _, bin_dir = machine_env
-    monkeypatch.setattr(detection.platform, "system", lambda: "Windows")
-    monkeypatch.setattr(detection, "TOOL_TIMEOUT", 1.0)
-    stand_in.make_powershell(bin_dir, [], hang=True)
-    machine = detection.detect()
+def test_windows_display_adapter_query_is_bounded(host):
+    powershell = stand_in.make_powershell(host.bin, [], hang=True)
+    machine = host.detect(system="Windows", timeout=0.5)
     assert machine.gpus == []
-    assert any("PowerShell Win32_VideoController): no answer within 1 s" in note for note in machine.notes)
+    assert "display adapters (PowerShell Win32_VideoController): no answer within 0.5 s" in machine.notes
+    assert killed(powershell, times=1)
 
 
-def test_macos_probes_nothing(machine_env, monkeypatch):
-    sysroot, _ = machine_env
-    monkeypatch.setattr(detection.platform, "system", lambda: "Darwin")
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100"], intel_devices=["0xe20b"])
-    monkeypatch.setenv("LTT_CUDA_DRIVER_VERSION", "550.54.14")
-    machine = detection.detect()
-    assert machine.gpus == [] and machine.nvidia_driver is None
+def test_macos_probes_nothing(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"], intel_devices=["0xe20b"])
+    smi = stand_in.make_nvidia_smi(host.bin)
+    machine = host.detect(system="Darwin", LTT_CUDA_DRIVER_VERSION="550.54.14")
+    assert machine.gpus == [] and machine.nvidia_driver is None and stand_in.runs(smi) == []
     assert "LTT_CUDA_DRIVER_VERSION ignored on macOS" in machine.notes
 
 
-def test_overrides_replace_probing_of_their_vendor(machine_env, monkeypatch):
-    sysroot, _ = machine_env
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100"], intel_devices=["0xe20b"])
-    monkeypatch.setenv("LTT_AMD_GPU_ARCHITECTURE", "gfx942,gfx942")
-    monkeypatch.setenv("LTT_CUDA_DRIVER_VERSION", "550.54.14")
-    monkeypatch.setenv("LTT_CUDA_COMPUTE_CAPABILITIES", "7.0,8.0")
-    machine = detection.detect()
+# ----------------------------------------------------- NVIDIA without NVML: kernel module + nvidia-smi
+
+
+def test_nvidia_smi_gives_driver_and_compute_capabilities(host):
+    stand_in.make_nvidia_smi(host.bin, driver="550.54.14", gpus=[("8.6", "NVIDIA GeForce RTX 3090")])
+    machine = host.detect()
+    assert machine.nvidia_driver == "550.54.14"
+    assert machine.gpus == [Gpu("nvidia", "NVIDIA GeForce RTX 3090", (8, 6))]
+    assert "nvidia-smi: driver 550.54.14, 1 GPU(s)" in machine.notes
+
+
+def test_nvidia_smi_of_a_driver_older_than_510_has_no_compute_cap_field(host):
+    # Drivers before 510 reject --query-gpu=compute_cap; the GPUs are then asked for without it.
+    smi = stand_in.make_nvidia_smi(host.bin, driver="470.239.06", gpus=[("7.5", "Tesla T4"), ("7.5", "Tesla T4")],
+                                   old=True)
+    machine = host.detect()
+    assert machine.nvidia_driver == "470.239.06"
+    assert machine.gpus == [Gpu("nvidia", "Tesla T4", None)] * 2  # compute capability unknown
+    assert "nvidia-smi: driver 470.239.06, 2 GPU(s)" in machine.notes
+    assert len(stand_in.runs(smi)) == 2  # with compute_cap, then without
+    # the driver alone decides: CUDA 11.x builds, not CUDA 12.x
+    assert incompatibility(b("cu118"), Version("2.7"), machine) is None
+    assert incompatibility(b("cu126"), LATEST, machine) is not None
+
+
+def test_failing_nvidia_smi_leaves_the_kernel_modules_driver(host):
+    stand_in.make_sysroot(host.sysroot, nvidia_driver="550.144.03")
+    stand_in.make_nvidia_smi(host.bin, fail=True)
+    machine = host.detect()
+    assert machine.nvidia_driver == "550.144.03"
+    assert machine.gpus == [Gpu("nvidia", "unknown NVIDIA GPU", None)]
+    assert any(note.startswith("nvidia-smi: exit 9 (NVIDIA-SMI has failed because it couldn't communicate with "
+                               "the NVIDIA driver") for note in machine.notes), machine.notes
+    assert "nvidia-smi: GPUs unknown; assuming one GPU of unknown compute capability" in machine.notes
+
+
+def test_failing_nvidia_smi_without_a_kernel_module_means_no_nvidia_gpu(host):
+    stand_in.make_nvidia_smi(host.bin, fail=True)
+    machine = host.detect()
+    assert machine.nvidia_driver is None and machine.gpus == []
+    assert "no usable NVIDIA driver found" in machine.notes
+
+
+def test_the_kernel_modules_version_files_are_read_on_linux_only(host):
+    stand_in.make_sysroot(host.sysroot, nvidia_driver="550.144.03")
+    assert host.detect().nvidia_driver == "550.144.03"
+    assert host.detect(system="Windows").nvidia_driver is None
+
+
+# --------------------------------------------------------------------------- overrides and the cache
+
+
+def test_overrides_replace_probing_of_their_vendor(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"], intel_devices=["0xe20b"])
+    machine = host.detect(LTT_AMD_GPU_ARCHITECTURE="gfx942,gfx942", LTT_CUDA_DRIVER_VERSION="550.54.14",
+                          LTT_CUDA_COMPUTE_CAPABILITIES="7.0,8.0")
     assert arches(machine) == [("nvidia", None), ("nvidia", None), ("amd", "gfx942"), ("amd", "gfx942"),
                                ("intel", "0xe20b")]  # Intel is still probed
     assert [g.capability for g in machine.nvidia_gpus] == [(7, 0), (8, 0)]
@@ -334,34 +387,37 @@ def test_overrides_replace_probing_of_their_vendor(machine_env, monkeypatch):
                                  "LTT_CUDA_COMPUTE_CAPABILITIES": "7.0,8.0"}
 
 
-def test_a_driver_override_alone_means_one_gpu_the_driver_judges(machine_env, monkeypatch):
-    monkeypatch.setenv("LTT_CUDA_DRIVER_VERSION", "580.65.06")
-    machine = detection.detect()
+def test_a_driver_override_alone_means_one_gpu_the_driver_judges(host):
+    machine = host.detect(LTT_CUDA_DRIVER_VERSION="580.65.06")
     assert [(g.vendor, g.capability) for g in machine.gpus] == [("nvidia", None)]
     assert incompatibility(b("cu132"), LATEST, machine) is None
 
 
-def test_capabilities_alone_still_need_a_driver(machine_env, monkeypatch):
-    sysroot, _ = machine_env
-    monkeypatch.setenv("LTT_CUDA_COMPUTE_CAPABILITIES", "8.6")
-    machine = detection.detect(refresh=True)
+def test_capabilities_alone_still_need_a_driver(host):
+    machine = host.detect(LTT_CUDA_COMPUTE_CAPABILITIES="8.6")
     assert machine.nvidia_driver is None and machine.gpus == []
     assert any("set LTT_CUDA_DRIVER_VERSION too" in note for note in machine.notes)
-    stand_in.make_sysroot(sysroot, nvidia_driver="550.144.03")  # the kernel module's version file
-    machine = detection.detect(refresh=True)
+    stand_in.make_sysroot(host.sysroot, nvidia_driver="550.144.03")  # the kernel module's version file
+    machine = host.detect(LTT_CUDA_COMPUTE_CAPABILITIES="8.6")
     assert machine.nvidia_driver == "550.144.03"
     assert [g.capability for g in machine.gpus] == [(8, 6)]
 
 
-def test_a_bad_override_raises_from_detect_and_nothing_else_does(machine_env, monkeypatch):
-    monkeypatch.setenv("LTT_AMD_GPU_ARCHITECTURE", "navi31")
+def test_a_bad_override_raises_from_detect_and_nothing_else_does(host):
     with pytest.raises(OverrideError, match="LTT_AMD_GPU_ARCHITECTURE is 'navi31'"):
-        detection.detect()
+        host.detect(LTT_AMD_GPU_ARCHITECTURE="navi31")
 
 
-def test_detection_runs_once_per_process(machine_env):
-    sysroot, _ = machine_env
-    first = detection.detect()
-    stand_in.make_sysroot(sysroot, amd_gfx=["gfx1100"])
-    assert detection.detect() is first and first.gpus == []
-    assert arches(detection.detect(refresh=True)) == [("amd", "gfx1100")]
+def test_detection_runs_once_per_process_for_the_same_machine(host):
+    first = host.detect()
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
+    assert host.detect(refresh=False) is first and first.gpus == []
+    assert arches(host.detect(refresh=True)) == [("amd", "gfx1100")]
+    assert host.detect(system="Windows", refresh=False) is not first  # another question, another probe
+
+
+def test_the_root_defaults_to_ltt_sysroot_and_the_system_to_this_one(host):
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
+    environ = {"PATH": str(host.bin), "LTT_SYSROOT": str(host.sysroot)}
+    assert arches(detection.detect(True, system="Linux", environ=environ)) == [("amd", "gfx1100")]
+    assert detection.detect(True, environ=environ).system == platform.system()

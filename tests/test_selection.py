@@ -8,7 +8,9 @@ from packaging.version import Version
 
 from ltt_hook.backends import InvalidBackend, backend_from_label, backend_from_url, parse_backend
 from ltt_hook.detection import Gpu, Machine
-from ltt_hook.selection import Policy, incompatibility, release_of, sort_key
+from ltt_hook.config import Config
+from ltt_hook.decision import Environment, Request, decide
+from ltt_hook.selection import incompatibility, release_of, sort_key
 
 
 def nvidia(driver, *caps, system="Linux"):
@@ -116,16 +118,51 @@ def test_preference_gpu_first_then_version_then_backend():
     assert keys["cu126"] > keys["old-gpu"] > keys["cu92"]
 
 
-def test_pages_only_where_the_chosen_build_can_be():
-    assert [p.name for p in Policy("stable", machine=Machine("Linux")).pages()] == ["cpu"]
-    policy = Policy("stable", machine=nvidia("550.54.14", (8, 6)), python=(3, 11))
-    assert [p.name for p in policy.pages()] == ["cu129", "cu128", "cu126", "cu124", "cu121", "cu118", "cpu"]
-    policy.torch_specifiers = [SpecifierSet("==2.5.1")]
-    assert [p.name for p in policy.pages()] == ["cu124", "cpu"]
-    assert [p.name for p in Policy("nightly", machine=nvidia("580.1", (9, 0))).pages()] == ["cu134", "cpu"]
+def plan(machine, channel="stable", **specifiers):
+    request = Request(requested=frozenset({"torch"}), python=(3, 11),
+                      specifiers={k: (SpecifierSet(v),) for k, v in specifiers.items()})
+    return decide(Config(channel=channel), machine, request, Environment())
+
+
+def test_the_plan_reads_the_expected_page_first_and_the_other_runnable_backends_after_it():
+    assert [p.name for p in plan(Machine("Linux")).plan] == ["cpu"]
+    decision = plan(nvidia("550.54.14", (8, 6)))
+    # 2.14's best build first; then the best of older releases, then every other backend the
+    # GPU runs: pages the index lacks hand over to the next one; cpu last.
+    assert [p.name for p in decision.plan] == ["cu126", "cu128", "cu129", "cu124", "cu121", "cu118", "cu117", "cpu"]
+    assert decision.expected == ("2.14", b("cu126"))
+    assert [p.name for p in plan(nvidia("550.54.14", (8, 6)), torch="==2.5.1").plan][:1] == ["cu124"]
+    # A companion pinned to an older torch release fixes the release too.
+    assert plan(nvidia("550.54.14", (8, 6)), torchvision="==0.20.1").expected == ("2.5", b("cu124"))
+    assert [p.name for p in plan(nvidia("580.1", (9, 0)), "nightly").plan][:2] == ["cu134", "cu132"]
+
+
+def test_a_gpu_build_of_an_older_release_beats_a_newer_cpu_build_and_says_so():
+    decision = plan(nvidia("470.256.02", (7, 5)))
+    assert decision.expected == ("2.7", b("cu118"))
+    assert decision.notes and "torch 2.14 exists for this machine only as a CPU build" in decision.notes[0]
+
+
+def test_the_installed_torch_fixes_the_backend_only_when_the_run_keeps_it():
+    installed = Environment(torch=Version("2.5.1+cpu"), keeps_installed=True)
+    gpu = nvidia("550.54.14", (8, 6))
+    keeps = Request(requested=frozenset({"torchvision"}), specifiers={"torchvision": (SpecifierSet("==0.20.1"),)})
+    assert decide(Config(), gpu, keeps, installed).fixed == (b("cpu"),)
+    replaces = Request(requested=frozenset({"torchvision"}))
+    decision = decide(Config(), gpu, replaces, installed)
+    assert decision.fixed is None and decision.expected == ("2.14", b("cu126"))
+
+
+def test_disable_is_part_of_the_decision():
+    config = Config(disable=True)
+    config.origins["disable"] = "environment variable LTT_DISABLE"
+    decision = decide(config, Machine("Linux"), Request(), Environment())
+    assert decision.off == "environment variable LTT_DISABLE turns ltt-hook off" and not decision.plan
 
 
 def test_fixed_backends_win_and_say_why():
-    policy = Policy("stable", fixed=(b("cpu"),), fixed_by="environment variable LTT_PYTORCH_COMPUTATION_BACKEND")
+    config = Config(backends=(b("cpu"),))
+    config.origins["backend"] = "environment variable LTT_PYTORCH_COMPUTATION_BACKEND"
+    policy = decide(config, None, Request(), Environment())
     assert policy.rejects("torch", Version("2.14.1+cu126"), b("cu126")).endswith("LTT_PYTORCH_COMPUTATION_BACKEND allows cpu")
     assert policy.rejects("torch", Version("2.14.1+cpu"), b("cpu")) is None
