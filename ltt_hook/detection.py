@@ -15,8 +15,10 @@ source is tried, ending in "no GPU". Detection runs at most once per process.
   be probed (Docker builds, CI). The only exception :func:`detect` raises is
   :class:`OverrideError`, for an override that does not parse.
 
-Paths under ``/proc``, ``/sys`` and ``/opt`` are read below ``$LTT_SYSROOT`` when it is set
-(tests point it at a fake tree).
+:func:`detect` takes what it looks at as parameters: the operating system (default
+``platform.system()``), the filesystem root below which ``/proc``, ``/sys`` and ``/opt`` are read
+(default ``$LTT_SYSROOT``, else ``/``; end-to-end tests point it at a fake tree), the environment
+(``PATH``, ``ROCM_PATH``, the overrides) and the time each external tool may take.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from . import data
 from .config import ConfigError
 
-__all__ = ["Gpu", "Machine", "Overrides", "OverrideError", "detect", "read_overrides", "decode_gfx_target_version",
-           "intel_platform", "TOOL_TIMEOUT"]
+__all__ = ["Gpu", "Host", "Machine", "Overrides", "OverrideError", "detect", "read_overrides",
+           "decode_gfx_target_version", "intel_platform", "TOOL_TIMEOUT"]
 
 #: Seconds an external tool (nvidia-smi, rocm_agent_enumerator, rocminfo, PowerShell) may
 #: take before it is abandoned.
@@ -95,24 +97,7 @@ class Machine:
         return [g for g in self.gpus if g.vendor == "intel"]
 
 
-# --------------------------------------------------------------------------- small helpers
-
-
-def _sysroot() -> str:
-    # Tests point this at a fake /proc, /sys and /opt tree; normal use reads the real ones.
-    return os.environ.get("LTT_SYSROOT", "") or "/"
-
-
-def _path(path: str) -> str:
-    return os.path.join(_sysroot(), path.lstrip("/"))
-
-
-def _read(path: str) -> Optional[str]:
-    try:
-        with open(_path(path), encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except OSError:
-        return None
+# --------------------------------------------------------------------------- the host
 
 
 def _text(value) -> str:
@@ -141,45 +126,73 @@ def _kill(proc: subprocess.Popen) -> None:
             pass
 
 
-def _run_tool(label: str, argv: Sequence[str]) -> str:
-    """Run an external tool for at most :data:`TOOL_TIMEOUT` seconds; its standard output.
+@dataclass(frozen=True, eq=False)
+class Host:
+    """What detection looks at: the operating system it detects for (``platform.system()``
+    names), the filesystem root below which ``/proc``, ``/sys`` and ``/opt`` are read, the
+    environment (``PATH`` and the other variables the probes read) and the seconds an external
+    tool may take."""
 
-    Raises :class:`_ToolFailed` (a one-line note) when it cannot start, hangs or fails.
-    The tool runs in its own process group, which is killed on timeout, so a child that
-    keeps the pipes open cannot hold pip either.
-    """
-    kwargs: Dict[str, object] = {}
-    if os.name == "posix":
-        kwargs["start_new_session"] = True
-    elif hasattr(subprocess, "CREATE_NO_WINDOW"):
-        kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
-    try:
-        proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace", **kwargs)  # type: ignore[call-overload]
-    except OSError as exc:
-        raise _ToolFailed(f"{label}: could not run ({exc})") from None
-    try:
-        out, err = proc.communicate(timeout=TOOL_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        _kill(proc)
+    system: str
+    root: str
+    environ: Mapping[str, str]
+    timeout: float
+
+    def path(self, path: str) -> str:
+        return os.path.join(self.root, path.lstrip("/"))
+
+    def read(self, path: str) -> Optional[str]:
         try:
-            proc.communicate(timeout=1)
-        except (subprocess.TimeoutExpired, OSError, ValueError):
-            pass
-        raise _ToolFailed(f"{label}: no answer within {TOOL_TIMEOUT:g} s") from None
-    if proc.returncode != 0:
-        raise _ToolFailed(f"{label}: exit {proc.returncode} ({_first_line(out or err) or 'no output'})")
-    return out or ""
+            with open(self.path(path), encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return None
 
+    def listdir(self, path: str) -> Optional[List[str]]:
+        try:
+            return os.listdir(self.path(path))
+        except OSError:
+            return None
 
-def _which(name: str, *extra: str) -> Optional[str]:
-    found = shutil.which(name)
-    if found:
-        return found
-    for candidate in extra:
-        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
+    def which(self, name: str, *extra: str) -> Optional[str]:
+        found = shutil.which(name, path=self.environ.get("PATH", os.defpath))
+        if found:
+            return found
+        for candidate in extra:
+            if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+                return candidate
+        return None
+
+    def run(self, label: str, argv: Sequence[str]) -> str:
+        """Run an external tool for at most :attr:`timeout` seconds; its standard output.
+
+        Raises :class:`_ToolFailed` (a one-line note) when it cannot start, hangs or fails.
+        The tool runs in its own process group, which is killed on timeout, so a child that
+        keeps the pipes open cannot hold pip either.
+        """
+        kwargs: Dict[str, object] = {}
+        if os.name == "posix":
+            kwargs["start_new_session"] = True
+        elif hasattr(subprocess, "CREATE_NO_WINDOW"):
+            kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+        try:
+            proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True, errors="replace", env=dict(self.environ),
+                                    **kwargs)  # type: ignore[call-overload]
+        except OSError as exc:
+            raise _ToolFailed(f"{label}: could not run ({exc})") from None
+        try:
+            out, err = proc.communicate(timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            try:
+                proc.communicate(timeout=1)
+            except (subprocess.TimeoutExpired, OSError, ValueError):
+                pass
+            raise _ToolFailed(f"{label}: no answer within {self.timeout:g} s") from None
+        if proc.returncode != 0:
+            raise _ToolFailed(f"{label}: exit {proc.returncode} ({_first_line(out or err) or 'no output'})")
+        return out or ""
 
 
 # --------------------------------------------------------------------------- overrides
@@ -252,7 +265,7 @@ def read_overrides(environ: Optional[Mapping[str, str]] = None) -> Overrides:
 WSL_NVML = "/usr/lib/wsl/lib/libnvidia-ml.so.1"
 
 
-def _nvml_library(machine: Machine) -> bool:
+def _nvml_library(machine: Machine, host: Host) -> bool:
     """Linux: load ``libnvidia-ml.so.1`` with dlopen before importing pynvml.
 
     A failed dlopen costs about 0.1 ms, importing pynvml about 20 ms, so machines without the
@@ -269,7 +282,7 @@ def _nvml_library(machine: Machine) -> bool:
         return True
     except OSError:
         pass
-    wsl = _path(WSL_NVML)
+    wsl = host.path(WSL_NVML)
     if not os.path.isfile(wsl):
         machine.notes.append("NVML: libnvidia-ml.so.1 not found")
         return False
@@ -282,9 +295,9 @@ def _nvml_library(machine: Machine) -> bool:
     return True
 
 
-def _probe_nvml(machine: Machine) -> bool:
+def _probe_nvml(machine: Machine, host: Host) -> bool:
     """NVML through pynvml: driver version and every GPU's compute capability."""
-    if not _nvml_library(machine):
+    if not _nvml_library(machine, host):
         return False
     try:
         import pynvml
@@ -319,12 +332,14 @@ def _probe_nvml(machine: Machine) -> bool:
             pass
 
 
-def _driver_from_kernel(machine: Machine) -> Optional[str]:
-    text = _read("/sys/module/nvidia/version")
+def _driver_from_kernel(machine: Machine, host: Host) -> Optional[str]:
+    if host.system != "Linux":
+        return None
+    text = host.read("/sys/module/nvidia/version")
     if text and text.strip():
         machine.notes.append(f"driver {text.strip()} from /sys/module/nvidia/version")
         return text.strip()
-    text = _read("/proc/driver/nvidia/version")
+    text = host.read("/proc/driver/nvidia/version")
     if text:
         m = re.search(r"Kernel Module(?: for \S+)?\s+(\d+(?:\.\d+)+)", text)
         if m:
@@ -333,24 +348,25 @@ def _driver_from_kernel(machine: Machine) -> Optional[str]:
     return None
 
 
-def _nvidia_smi() -> Optional[str]:
+def _nvidia_smi(host: Host) -> Optional[str]:
     extra: List[str] = []
-    if platform.system() == "Windows":
-        for base in (os.environ.get("ProgramW6432"), os.environ.get("ProgramFiles"),
-                     os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32")):
+    if host.system == "Windows":
+        env = host.environ
+        for base in (env.get("ProgramW6432"), env.get("ProgramFiles"),
+                     os.path.join(env.get("SystemRoot", r"C:\Windows"), "System32")):
             if base:
                 extra += [os.path.join(base, "NVIDIA Corporation", "NVSMI", "nvidia-smi.exe"),
                           os.path.join(base, "nvidia-smi.exe")]
-    return _which("nvidia-smi", *extra)
+    return host.which("nvidia-smi", *extra)
 
 
 class _FieldUnknown(Exception):
     """nvidia-smi ran but rejected the query (drivers before 510 lack compute_cap)."""
 
 
-def _run_smi(exe: str, fields: str) -> List[List[str]]:
+def _run_smi(host: Host, exe: str, fields: str) -> List[List[str]]:
     try:
-        out = _run_tool("nvidia-smi", [exe, f"--query-gpu={fields}", "--format=csv,noheader"])
+        out = host.run("nvidia-smi", [exe, f"--query-gpu={fields}", "--format=csv,noheader"])
     except _ToolFailed as exc:
         if "not a valid field" in str(exc):
             raise _FieldUnknown(str(exc)) from None
@@ -363,18 +379,18 @@ def _capability(text: str) -> Optional[Tuple[int, int]]:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def _probe_fallbacks(machine: Machine) -> None:
+def _probe_fallbacks(machine: Machine, host: Host) -> None:
     """Driver from the kernel module or nvidia-smi; GPUs from nvidia-smi (each tried once:
     a tool that hangs costs one timeout, not two)."""
-    machine.nvidia_driver = _driver_from_kernel(machine)
-    exe = _nvidia_smi()
+    machine.nvidia_driver = _driver_from_kernel(machine, host)
+    exe = _nvidia_smi(host)
     rows: Optional[List[List[str]]] = None
     if exe is not None:
         try:
             try:
-                rows = _run_smi(exe, "driver_version,compute_cap,name")
+                rows = _run_smi(host, exe, "driver_version,compute_cap,name")
             except _FieldUnknown:
-                rows = [[r[0], "", r[-1]] for r in _run_smi(exe, "driver_version,name")]
+                rows = [[r[0], "", r[-1]] for r in _run_smi(host, exe, "driver_version,name")]
         except (_ToolFailed, _FieldUnknown) as exc:
             machine.notes.append(str(exc))
     if rows:
@@ -388,17 +404,17 @@ def _probe_fallbacks(machine: Machine) -> None:
         machine.gpus.append(Gpu("nvidia", "unknown NVIDIA GPU", None))
 
 
-def _detect_nvidia(machine: Machine, overrides: Overrides) -> None:
+def _detect_nvidia(machine: Machine, host: Host, overrides: Overrides) -> None:
     if overrides.cuda_driver is None and overrides.cuda_capabilities is None:
-        if not _probe_nvml(machine):
-            _probe_fallbacks(machine)
+        if not _probe_nvml(machine, host):
+            _probe_fallbacks(machine, host)
         return
     if overrides.cuda_driver is not None:
         machine.nvidia_driver = overrides.cuda_driver
         machine.notes.append(f"{DRIVER_VAR}: NVIDIA driver {overrides.cuda_driver} (not probed)")
     else:
-        if not _probe_nvml(machine):
-            _probe_fallbacks(machine)
+        if not _probe_nvml(machine, host):
+            _probe_fallbacks(machine, host)
         if machine.nvidia_driver is None:
             machine.notes.append(f"{CAPS_VAR} is set but no NVIDIA driver was found; set {DRIVER_VAR} too")
     machine.gpus = [g for g in machine.gpus if g.vendor != "nvidia"]
@@ -439,16 +455,16 @@ def _amd_name(marketing: str = "") -> str:
     return marketing.strip() or "AMD GPU"
 
 
-def _rocm_tool(name: str) -> Optional[str]:
-    rocm = os.environ.get("ROCM_PATH", "")
-    return _which(name, os.path.join(rocm, "bin", name) if rocm else "", _path(f"/opt/rocm/bin/{name}"))
+def _rocm_tool(host: Host, name: str) -> Optional[str]:
+    rocm = host.environ.get("ROCM_PATH", "")
+    return host.which(name, os.path.join(rocm, "bin", name) if rocm else "", host.path(f"/opt/rocm/bin/{name}"))
 
 
-def _amd_from_enumerator(machine: Machine) -> List[Gpu]:
-    exe = _rocm_tool("rocm_agent_enumerator")
+def _amd_from_enumerator(machine: Machine, host: Host) -> List[Gpu]:
+    exe = _rocm_tool(host, "rocm_agent_enumerator")
     if exe is None:
         return []
-    out = _run_tool("rocm_agent_enumerator", [exe])
+    out = host.run("rocm_agent_enumerator", [exe])
     lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
     names = [_gfx(ln) for ln in lines]
     gpus = [Gpu("amd", _amd_name(), None, n) for n in names if n and n != "gfx000"]
@@ -459,11 +475,11 @@ def _amd_from_enumerator(machine: Machine) -> List[Gpu]:
     return gpus
 
 
-def _amd_from_rocminfo(machine: Machine) -> List[Gpu]:
-    exe = _rocm_tool("rocminfo")
+def _amd_from_rocminfo(machine: Machine, host: Host) -> List[Gpu]:
+    exe = _rocm_tool(host, "rocminfo")
     if exe is None:
         return []
-    out = _run_tool("rocminfo", [exe])
+    out = host.run("rocminfo", [exe])
     gpus = []
     for agent in re.split(r"(?m)^\s*Agent\s+\d+\s*$", out)[1:]:
         fields: Dict[str, str] = {}
@@ -477,15 +493,12 @@ def _amd_from_rocminfo(machine: Machine) -> List[Gpu]:
     return gpus
 
 
-def _amd_from_kfd(machine: Machine) -> List[Gpu]:
+def _amd_from_kfd(machine: Machine, host: Host) -> List[Gpu]:
     base = "/sys/class/kfd/kfd/topology/nodes"
-    try:
-        nodes = sorted((n for n in os.listdir(_path(base)) if n.isdigit()), key=int)
-    except OSError:
-        return []
+    nodes = sorted((n for n in host.listdir(base) or () if n.isdigit()), key=int)
     gpus = []
     for node in nodes:
-        text = _read(f"{base}/{node}/properties") or ""
+        text = host.read(f"{base}/{node}/properties") or ""
         m = re.search(r"(?m)^gfx_target_version\s+(\d+)\s*$", text)
         if not m or int(m.group(1)) == 0:
             continue  # a CPU node
@@ -504,7 +517,7 @@ _AMD_SOURCES = (
 )
 
 
-def _detect_amd(machine: Machine, overrides: Overrides) -> None:
+def _detect_amd(machine: Machine, host: Host, overrides: Overrides) -> None:
     if overrides.amd_architectures is not None:
         for arch in overrides.amd_architectures:
             machine.gpus.append(Gpu("amd", f"AMD GPU from {AMD_VAR}", None, arch))
@@ -514,7 +527,7 @@ def _detect_amd(machine: Machine, overrides: Overrides) -> None:
         return  # PyTorch's ROCm builds are Linux-only
     for label, source in _AMD_SOURCES:
         try:
-            gpus = source(machine)
+            gpus = source(machine, host)
         except _ToolFailed as exc:
             machine.notes.append(str(exc))
             continue
@@ -542,18 +555,14 @@ def _intel_gpu(device: int, name: str = "") -> Gpu:
     return Gpu("intel", intel_platform(arch) or name.strip() or "Intel GPU", None, arch)
 
 
-def _intel_from_sysfs(machine: Machine) -> List[Gpu]:
+def _intel_from_sysfs(machine: Machine, host: Host) -> List[Gpu]:
     base = "/sys/bus/pci/devices"
-    try:
-        slots = sorted(os.listdir(_path(base)))
-    except OSError:
-        return []
     gpus = []
-    for slot in slots:
+    for slot in sorted(host.listdir(base) or ()):
         try:
-            vendor = int((_read(f"{base}/{slot}/vendor") or "").strip(), 16)
-            pci_class = int((_read(f"{base}/{slot}/class") or "").strip(), 16)
-            device = int((_read(f"{base}/{slot}/device") or "").strip(), 16)
+            vendor = int((host.read(f"{base}/{slot}/vendor") or "").strip(), 16)
+            pci_class = int((host.read(f"{base}/{slot}/class") or "").strip(), 16)
+            device = int((host.read(f"{base}/{slot}/device") or "").strip(), 16)
         except ValueError:
             continue
         if vendor == 0x8086 and (pci_class >> 16) == 0x03:  # display controller
@@ -565,13 +574,13 @@ _WINDOWS_ADAPTERS = ("Get-CimInstance -ClassName Win32_VideoController | "
                      "ForEach-Object { $_.PNPDeviceID + '|' + $_.Name }")
 
 
-def _intel_from_windows(machine: Machine) -> List[Gpu]:
-    root = os.environ.get("SystemRoot", r"C:\Windows")
-    exe = _which("powershell", os.path.join(root, "System32", "WindowsPowerShell", "v1.0", "powershell.exe"))
+def _intel_from_windows(machine: Machine, host: Host) -> List[Gpu]:
+    root = host.environ.get("SystemRoot", r"C:\Windows")
+    exe = host.which("powershell", os.path.join(root, "System32", "WindowsPowerShell", "v1.0", "powershell.exe"))
     if exe is None:
         machine.notes.append("display adapters: PowerShell not found")
         return []
-    out = _run_tool("display adapters (PowerShell Win32_VideoController)",
+    out = host.run("display adapters (PowerShell Win32_VideoController)",
                     [exe, "-NoProfile", "-NonInteractive", "-Command", _WINDOWS_ADAPTERS])
     gpus = []
     for line in out.splitlines():
@@ -581,12 +590,12 @@ def _intel_from_windows(machine: Machine) -> List[Gpu]:
     return gpus
 
 
-def _detect_intel(machine: Machine) -> None:
+def _detect_intel(machine: Machine, host: Host) -> None:
     try:
         if machine.system == "Linux":
-            gpus, where = _intel_from_sysfs(machine), "PCI (/sys/bus/pci)"
+            gpus, where = _intel_from_sysfs(machine, host), "PCI (/sys/bus/pci)"
         elif machine.system == "Windows":
-            gpus, where = _intel_from_windows(machine), "display adapters"
+            gpus, where = _intel_from_windows(machine, host), "display adapters"
         else:
             return
     except _ToolFailed as exc:
@@ -602,7 +611,11 @@ def _detect_intel(machine: Machine) -> None:
 # --------------------------------------------------------------------------- entry point
 
 
-_CACHE: Optional[Machine] = None
+#: Environment variables the probes read; with the host's system, root and timeout they key the
+#: cache, so a process asking about the same machine twice probes it once.
+_ENV_KEYS = (DRIVER_VAR, CAPS_VAR, AMD_VAR, "PATH", "ROCM_PATH", "ProgramW6432", "ProgramFiles", "SystemRoot")
+
+_CACHE: Dict[Tuple[object, ...], Machine] = {}
 
 
 def _guarded(machine: Machine, vendor: str, probe, *args) -> None:
@@ -613,26 +626,48 @@ def _guarded(machine: Machine, vendor: str, probe, *args) -> None:
         machine.notes.append(f"{vendor} detection failed ({type(exc).__name__}: {exc})")
 
 
-def detect(refresh: bool = False) -> Machine:
-    """Probe this machine once per process (``refresh`` forces a new probe).
+def _host(system: Optional[str], root: Optional[str], timeout: Optional[float],
+          environ: Optional[Mapping[str, str]]) -> Host:
+    env = os.environ if environ is None else environ
+    return Host(system=system or platform.system(), root=root or env.get("LTT_SYSROOT", "") or "/",
+                environ=env, timeout=TOOL_TIMEOUT if timeout is None else timeout)
 
-    Raises :class:`OverrideError` when an override variable does not parse; nothing else.
-    """
-    global _CACHE
-    if _CACHE is not None and not refresh:
-        return _CACHE
-    overrides = read_overrides()
-    machine = Machine(system=platform.system(), overrides=dict(overrides.given))
+
+def _cache_key(host: Host) -> Tuple[object, ...]:
+    return (host.system, host.root, host.timeout, tuple(host.environ.get(k) for k in _ENV_KEYS))
+
+
+def _probe(host: Host) -> Machine:
+    overrides = read_overrides(host.environ)
+    machine = Machine(system=host.system, overrides=dict(overrides.given))
     if machine.system == "Darwin":
         machine.notes.append("macOS: PyTorch ships CPU/MPS builds only")
         if overrides.given:
             machine.notes.append(f"{', '.join(v for v, _ in overrides.given)} ignored on macOS")
     else:
-        _guarded(machine, "NVIDIA", _detect_nvidia, overrides)
-        _guarded(machine, "AMD", _detect_amd, overrides)
-        _guarded(machine, "Intel", _detect_intel)
+        _guarded(machine, "NVIDIA", _detect_nvidia, host, overrides)
+        _guarded(machine, "AMD", _detect_amd, host, overrides)
+        _guarded(machine, "Intel", _detect_intel, host)
     if machine.nvidia_driver is None:
         machine.gpus = [g for g in machine.gpus if g.vendor != "nvidia"]
         machine.notes.append("no usable NVIDIA driver found")
-    _CACHE = machine
     return machine
+
+
+def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optional[str] = None,
+           timeout: Optional[float] = None, environ: Optional[Mapping[str, str]] = None) -> Machine:
+    """Probe a machine once per process (``refresh`` forces a new probe).
+
+    ``system`` is the operating system to detect for (``platform.system()`` names; default this
+    one's), ``root`` the filesystem root of ``/proc``, ``/sys`` and ``/opt`` (default
+    ``$LTT_SYSROOT``, else ``/``), ``timeout`` the seconds each external tool may take (default
+    :data:`TOOL_TIMEOUT`) and ``environ`` the environment (``PATH``, ``ROCM_PATH``, overrides;
+    default ``os.environ``). Each combination is probed once per process.
+
+    Raises :class:`OverrideError` when an override variable does not parse; nothing else.
+    """
+    host = _host(system, root, timeout, environ)
+    key = _cache_key(host)
+    if refresh or key not in _CACHE:
+        _CACHE[key] = _probe(host)
+    return _CACHE[key]

@@ -9,7 +9,10 @@ hook meets on a real machine, so detection runs through its real code paths:
 * :func:`make_nvidia_smi` and :func:`make_rocm_agent_enumerator` write
   executables that answer like the real command-line tools;
 * :func:`make_sysroot` writes a fake ``/proc`` + ``/sys`` tree (the hook reads
-  paths prefixed by ``$LTT_SYSROOT`` in tests).
+  paths prefixed by ``$LTT_SYSROOT`` in tests);
+* every stand-in tool records the process id of each run (:func:`runs`), so a
+  test can check that a hanging tool was started once and killed
+  (:func:`is_running`) without timing anything.
 
 Standard library only.
 """
@@ -37,6 +40,8 @@ __all__ = [
     "make_rocminfo",
     "make_sysroot",
     "nvml_env",
+    "is_running",
+    "runs",
 ]
 
 _HERE = Path(__file__).resolve().parent
@@ -155,6 +160,34 @@ def nvml_env(
 # --------------------------------------------------------------------------
 
 
+_RECORD_RUN = """
+import os as _os
+with open({runs!r}, "a") as _runs:
+    _runs.write("%d\\n" % _os.getpid())
+"""
+
+
+def _runs_file(tool: Path) -> Path:
+    return tool.with_name(f".{tool.name}.runs")
+
+
+def runs(tool: Path) -> list[int]:
+    """Process ids of every run of the stand-in ``tool`` since it was written, in order."""
+    try:
+        return [int(line) for line in _runs_file(Path(tool)).read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+def is_running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (Linux ``/proc``); a zombie has stopped running."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
+
+
 def _write_python_tool(path: Path, config: dict[str, object], body: str) -> Path:
     """Write an executable Python script run by this interpreter (``-I``).
 
@@ -170,7 +203,9 @@ def _write_python_tool(path: Path, config: dict[str, object], body: str) -> Path
         header = f"#!/bin/sh\n''''exec \"{exe}\" -I \"$0\" \"$@\" # '''\n"
     else:
         raise RuntimeError(f"cannot write a script for interpreter path {exe!r}")
-    text = header + f"CONFIG = {json.dumps(config)!r}\n" + body
+    runs_file = _runs_file(path)
+    runs_file.unlink(missing_ok=True)
+    text = header + f"CONFIG = {json.dumps(config)!r}\n" + _RECORD_RUN.format(runs=str(runs_file)) + body
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     path.chmod(0o755)
