@@ -26,6 +26,40 @@ def _script_is_pip(path):
     return name.startswith("pip3.") and name[5:].isdigit()
 
 
+#: Interpreter options that take an argument (``-X dev``, ``-W error``, ``--check-hash-based-pycs``).
+_WITH_ARGUMENT = "XW"
+_LONG_WITH_ARGUMENT = ("--check-hash-based-pycs",)
+
+
+def module_of(options):
+    """The module of ``python [options] -m MODULE``, from the interpreter's own arguments
+    (``sys.orig_argv[1:]``); None when no ``-m`` comes before the program. Short options may
+    be combined (``-Im pip``, ``-sm pip``, ``-IEm pip``, ``-Xfoo -m pip``, ``-mpip``)."""
+    i = 0
+    while i < len(options):
+        arg = options[i]
+        i += 1
+        if arg in _LONG_WITH_ARGUMENT:
+            i += 1
+            continue
+        if arg.startswith("--"):
+            continue
+        if arg == "-" or not arg.startswith("-"):
+            return None  # a script: the program is not a module
+        for j in range(1, len(arg)):
+            flag = arg[j]
+            if flag == "m":
+                rest = arg[j + 1:]
+                return rest or (options[i] if i < len(options) else None)
+            if flag == "c":
+                return None
+            if flag in _WITH_ARGUMENT:
+                if j == len(arg) - 1:
+                    i += 1  # the argument is the next word
+                break
+    return None
+
+
 def may_be_pip():
     """Cheap first test from the command line; :func:`pip_is_the_program` confirms it later."""
     argv = getattr(sys, "argv", None)
@@ -36,12 +70,7 @@ def may_be_pip():
         orig = getattr(sys, "orig_argv", None)
         if orig is None:
             return True
-        for i, arg in enumerate(orig):
-            if arg == "-m":
-                return i + 1 < len(orig) and orig[i + 1] == "pip"
-            if arg.startswith("-m"):
-                return arg[2:] == "pip"
-        return False
+        return module_of(orig[1:]) == "pip"
     if first == "-c":  # runpy.run_module("pip") and similar in-process uses
         return True
     return _script_is_pip(first) or os.path.basename(os.path.dirname(first)) == "pip"

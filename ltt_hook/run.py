@@ -40,6 +40,8 @@ class PageLog:
     outcomes: Dict[str, Tuple[str, str]] = field(default_factory=dict)
 
     def record(self, url: str, outcome: str, detail: str = "") -> None:
+        if url.startswith("file:") and url.endswith("/index.html"):  # pip reads a file:// directory's index.html
+            url = url[: -len("index.html")]
         self.outcomes[url] = (outcome, detail)
 
     def get(self, url: str) -> Optional[Tuple[str, str]]:
@@ -55,12 +57,24 @@ class PageLog:
             self.record(url, "failed", _redact(detail))
 
     def record_answer(self, url: str, body: bytes) -> None:
-        """pip fetched ``url``: it counts only if it looks like an index page."""
-        lower = body.lower()
-        if b"<a " in lower or b"</html>" in lower or body[:1] == b"{":
-            self.record(url, "ok")
-        else:
-            self.record(url, "failed", "the answer is not an index page (malformed HTML)")
+        """pip fetched ``url``: it counts only if it is a package index page."""
+        problem = index_page_problem(body)
+        self.record(url, "failed" if problem else "ok", problem or "")
+
+
+def index_page_problem(body: bytes) -> Optional[str]:
+    """Why ``body`` is not a PEP 503 (HTML) or PEP 691 (JSON) project page; None if it is one.
+
+    A proxy's or captive portal's login page is HTML too: a form or a password field gives it
+    away (an index page has neither)."""
+    lower = body.lower()
+    if body.lstrip()[:1] == b"{":
+        return None if b'"files"' in lower else "the answer is JSON but not a project page (no \"files\")"
+    if b"<form" in lower or b"password" in lower:
+        return "the answer is not an index page (an HTML form: a login or proxy page)"
+    if b"<a " in lower or b"<html" in lower or b"</html>" in lower:
+        return None
+    return "the answer is not an index page (malformed HTML)"
 
 
 PAGES = PageLog()

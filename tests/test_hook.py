@@ -162,6 +162,12 @@ def test_companions_follow_an_installed_torch(fresh_venv, nvidia):
     assert result.returncode == 0, result.output
     assert result.chosen["torchvision"] == "0.20.1+cpu"
     assert "torch" not in result.chosen  # the installed torch stays
+    # A companion that needs a newer torch replaces it: the machine chooses for both.
+    result = fresh_venv.pip("install", "torchvision", env=nvidia("550.54.14", RTX_3090))
+    assert result.returncode == 0, result.output
+    newest = newest_release()
+    best = NEWEST_BUILDS[newest.torch][0]
+    assert (result.chosen["torch"], result.chosen["torchvision"]) == (f"{newest.torch}+{best}", f"{newest.torchvision}+{best}")
     # Asking for torch itself lets the machine decide again, for both.
     result = fresh_venv.pip("install", "torch==2.5.1", "torchvision==0.20.1", "--force-reinstall",
                             env=nvidia("550.54.14", RTX_3090))
