@@ -92,7 +92,8 @@ def render(info: Dict[str, Any]) -> str:
     lines += [f"  warning: {w}" for w in info["warnings"]]
     lines += ["", f"Backends of torch {info['newest_release']}:"]
     for b in info["backends"]:
-        lines.append(f"  {b['backend']:<10} " + (f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"))
+        verdict = f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"
+        lines.append(f"  {b['backend']:<10} {verdict}")
     c = info["choice"]
     lines.append("")
     lines += [f"Note: {note}" for note in info["notes"]]

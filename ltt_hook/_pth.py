@@ -10,6 +10,10 @@ the rest of ltt_hook imported (:mod:`ltt_hook.pip_patch`).
 import os
 import sys
 
+TYPE_CHECKING = False  # the start-up module imports nothing but os and sys
+if TYPE_CHECKING:
+    from typing import Any, List, Optional  # noqa: F401
+
 #: pip modules whose import triggers the patch (the finder and the requirement command).
 TRIGGERS = ("pip._internal.index.package_finder", "pip._internal.cli.req_command")
 
@@ -17,6 +21,7 @@ _OFF = ("1", "true", "yes", "on")
 
 
 def _script_is_pip(path):
+    # type: (str) -> bool
     name = os.path.basename(path).lower()
     for suffix in (".exe", "-script.pyw", "-script.py"):
         if name.endswith(suffix):
@@ -32,6 +37,7 @@ _LONG_WITH_ARGUMENT = ("--check-hash-based-pycs",)
 
 
 def module_of(options):
+    # type: (List[str]) -> Optional[str]
     """The module of ``python [options] -m MODULE``, from the interpreter's own arguments
     (``sys.orig_argv[1:]``); None when no ``-m`` comes before the program. Short options may
     be combined (``-Im pip``, ``-sm pip``, ``-IEm pip``, ``-Xfoo -m pip``, ``-mpip``)."""
@@ -61,6 +67,7 @@ def module_of(options):
 
 
 def may_be_pip():
+    # type: () -> bool
     """Cheap first test from the command line; :func:`pip_is_the_program` confirms it later."""
     argv = getattr(sys, "argv", None)
     if not argv:
@@ -77,6 +84,7 @@ def may_be_pip():
 
 
 def pip_is_the_program():
+    # type: () -> bool
     """Whether pip is this process's program, and not a tool that imports pip in-process.
 
     Asked when pip imports a trigger module, once ``__main__`` is the program that runs:
@@ -86,27 +94,29 @@ def pip_is_the_program():
     spec = getattr(main, "__spec__", None)
     if spec is not None and getattr(spec, "name", None) == "pip.__main__":
         return True
-    for path in (getattr(main, "__file__", None), (sys.argv or [""])[0]):
-        if path and _script_is_pip(path):
-            return True
-    return False
+    paths = (getattr(main, "__file__", None), (sys.argv or [""])[0])
+    return any(path and _script_is_pip(path) for path in paths)
 
 
 class _PatchingLoader:
     """Wraps pip's loader: run the module, then patch it. Patching never raises."""
 
     def __init__(self, loader, name):
+        # type: (Any, str) -> None
         self._loader = loader
         self._name = name
 
     def create_module(self, spec):
+        # type: (Any) -> Any
         return self._loader.create_module(spec)
 
     def exec_module(self, module):
+        # type: (Any) -> None
         self._loader.exec_module(module)
         _patch(self._name, module)
 
     def __getattr__(self, attr):
+        # type: (str) -> Any
         return getattr(self._loader, attr)
 
 
@@ -116,6 +126,7 @@ class LttFinder:
     _busy = False
 
     def find_spec(self, name, path=None, target=None):
+        # type: (str, Any, Any) -> Any
         if name not in TRIGGERS or self._busy:
             return None
         self._busy = True
@@ -131,14 +142,15 @@ class LttFinder:
         finally:
             self._busy = False
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _PatchingLoader(spec.loader, name)
+            spec.loader = _PatchingLoader(spec.loader, name)  # type: ignore[assignment]
         return spec
 
 
-_failed = []
+_failed = []  # type: List[BaseException]
 
 
 def _patch(name, module):
+    # type: (str, Any) -> None
     if _failed or not pip_is_the_program():
         return
     try:
@@ -152,6 +164,7 @@ def _patch(name, module):
 
 
 def install():
+    # type: () -> None
     """Entry point of the ``.pth`` line and of the ``.start`` file."""
     try:
         if os.environ.get("LTT_DISABLE", "").strip().lower() in _OFF or not may_be_pip():

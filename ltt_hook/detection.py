@@ -30,7 +30,7 @@ import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from . import data
 from .config import ConfigError
@@ -100,7 +100,7 @@ class Machine:
 # --------------------------------------------------------------------------- the host
 
 
-def _text(value) -> str:
+def _text(value: object) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
@@ -113,7 +113,7 @@ class _ToolFailed(Exception):
     """An external tool that could not answer; the message is the note to record."""
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen[str]) -> None:
     try:
         if os.name == "posix":
             os.killpg(proc.pid, signal.SIGKILL)  # the tool and anything it started
@@ -174,7 +174,7 @@ class Host:
         if os.name == "posix":
             kwargs["start_new_session"] = True
         elif hasattr(subprocess, "CREATE_NO_WINDOW"):
-            kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined]
+            kwargs["creationflags"] = subprocess.CREATE_NO_WINDOW  # type: ignore[attr-defined,unused-ignore]
         try:
             proc = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True, errors="replace", env=dict(self.environ),
@@ -249,7 +249,8 @@ def read_overrides(environ: Optional[Mapping[str, str]] = None) -> Overrides:
         for item in _items(value):
             name = item.lower().split(":", 1)[0]  # gfx90a:xnack- -> gfx90a
             if not _GFX.fullmatch(name) or name == "gfx000":
-                raise _bad(AMD_VAR, env[AMD_VAR], "a comma-separated list of AMD GPU architectures (e.g. gfx1100 or gfx90a,gfx942)")
+                raise _bad(AMD_VAR, env[AMD_VAR],
+                           "a comma-separated list of AMD GPU architectures (e.g. gfx1100 or gfx90a,gfx942)")
             names.append(name)
         if not names:
             raise _bad(AMD_VAR, env[AMD_VAR], "a comma-separated list of AMD GPU architectures (e.g. gfx1100)")
@@ -618,7 +619,7 @@ _ENV_KEYS = (DRIVER_VAR, CAPS_VAR, AMD_VAR, "PATH", "ROCM_PATH", "ProgramW6432",
 _CACHE: Dict[Tuple[object, ...], Machine] = {}
 
 
-def _guarded(machine: Machine, vendor: str, probe, *args) -> None:
+def _guarded(machine: Machine, vendor: str, probe: Callable[..., None], *args: Any) -> None:
     """Run one vendor's probe; an unexpected error is a note, never an exception."""
     try:
         probe(machine, *args)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -17,8 +18,8 @@ from packaging.version import Version
 
 from . import config as config_mod, data
 from .backends import Backend, backend_from_label, parse_backend
-from .detection import Machine
 from .decision import Decision, Environment, Request, decide
+from .detection import Machine
 from .selection import incompatibility, release_of
 
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
@@ -95,7 +96,7 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
             installs = json.load(f)["install"]
     pinned = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs
               if canonicalize_name(i["metadata"]["name"]) in PYTORCH}
-    labels = {backend_from_label(Version(v).local) for v in pinned.values()} - {None}
+    labels = {b for b in (backend_from_label(Version(v).local) for v in pinned.values()) if b is not None}
     backend = max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
     lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
              f"--index-url {config_mod.redact(cfg.channel_url)}/{backend.name}",
@@ -103,7 +104,7 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
     if cfg.channel != "stable":
         lines.append("--pre")
     lines += [f"{name}=={version}" for name, version in sorted(pinned.items())]
-    lines += [p for p in projects if canonicalize_name(p.split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip()) not in pinned]
+    lines += [p for p in projects if canonicalize_name(re.split(r"[\[=<>!~;@ ]", p, maxsplit=1)[0]) not in pinned]
     return "\n".join(lines) + "\n"
 
 

@@ -16,11 +16,10 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from . import config as config_mod
-from . import data, detection
+from . import config as config_mod, data, detection
 from .backends import Backend, backend_from_label, backend_from_url, parse_backend
-from .safety import note_once
 from .decision import Decision, Environment, Request, decide
+from .safety import note_once
 from .selection import release_of
 
 __all__ = ["Run", "PageLog", "PAGES", "PYTORCH", "VERBOSE", "allow_prereleases"]
@@ -180,9 +179,10 @@ class Run:
         for url, outcome in outcomes:
             if outcome is not None and outcome[0] == "failed":
                 return f"could not read {_redact(url)}: {outcome[1]}"
-        if all(outcome is not None and outcome[0] == "missing" for _, outcome in outcomes):
-            url, outcome = outcomes[0]
-            return f"the PyTorch index has no page for {project} ({_redact(url)} answered {outcome[1]})"
+        missing = [(url, outcome) for url, outcome in outcomes if outcome is not None and outcome[0] == "missing"]
+        if len(missing) == len(outcomes):
+            url, (_, detail) = missing[0]
+            return f"the PyTorch index has no page for {project} ({_redact(url)} answered {detail})"
         return None
 
     def backend_of(self, project: str, version: Version, link: Any) -> Optional[Backend]:
@@ -266,7 +266,8 @@ def log_decision(run: Run, decision: Decision) -> None:
         lines.append(f"  backend fixed by {decision.fixed_by}")
     if decision.plan:
         order = "in this order, until one serves the request" if not decision.consults_every_page else "all"
-        lines.append(f"  pages ({order}): {', '.join(b.name for b in decision.plan)} on {_redact(run.config.channel_url)}")
+        names = ", ".join(b.name for b in decision.plan)
+        lines.append(f"  pages ({order}): {names} on {_redact(run.config.channel_url)}")
     logger.log(VERBOSE, "\n".join(lines))
     for note in decision.notes:
         note_once(note, "%s", note if note.startswith("ltt-hook") else f"ltt-hook: {note}.",

@@ -6,7 +6,7 @@ no pip imports, so it is unit-tested directly.
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Callable, FrozenSet, List, Optional, Sequence, Tuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -98,7 +98,7 @@ def driver_minimum(backend: Backend, system: str) -> Optional[str]:
     return None
 
 
-def rocm_arches(backend: Backend) -> Tuple[Optional[frozenset], str]:
+def rocm_arches(backend: Backend) -> Tuple[Optional[FrozenSet[str]], str]:
     """The gfx targets of a ROCm backend's builds and where the list comes from.
 
     A backend the table lacks (``rocm7.14``) borrows the list of the nearest older known
@@ -118,7 +118,7 @@ _FAMILY_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}
 _ANY_ROCM = frozenset(a for arches in data.ROCM_ARCHES.values() for a in arches.split())
 
 
-def _judged(gpus: List[Gpu], supported) -> Tuple[List[Gpu], List[Gpu]]:
+def _judged(gpus: List[Gpu], supported: Callable[[Gpu], bool]) -> Tuple[List[Gpu], List[Gpu]]:
     """The GPUs of one vendor a backend is judged against, and those left out.
 
     A GPU that no build of the vendor supports at all (the Radeon iGPU of a Ryzen next to
@@ -236,7 +236,8 @@ def compatibility(backend: Backend, release: Optional[Version], machine: Machine
     judged, left_out = _intel_gpus(machine)
     why = f"PyTorch's XPU builds support {', '.join(sorted({g.name for g in judged}))}"
     if left_out:
-        why += f"; left out: {', '.join(sorted({'8086:' + (g.arch or '0x????')[2:] for g in left_out}))}, which they do not"
+        ids = ", ".join(sorted({"8086:" + (g.arch or "0x????")[2:] for g in left_out}))
+        why += f"; left out: {ids}, which they do not"
     return why
 
 
@@ -249,7 +250,7 @@ def known_backends(channel: str) -> List[Backend]:
     return sorted((parse_backend(n) for n in names), key=lambda b: b.rank, reverse=True)
 
 
-def sort_key(version: Version, backend: Optional[Backend]) -> Tuple:
+def sort_key(version: Version, backend: Optional[Backend]) -> Tuple[Any, ...]:
     """Preference among builds: any GPU build over CPU builds (even of a newer torch), then
     the newest torch, then the most capable backend (our rank, not PEP 440's label order)."""
     is_gpu = bool(backend and backend.is_gpu)

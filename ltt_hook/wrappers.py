@@ -15,9 +15,7 @@ from typing import Any, List, Optional
 
 from packaging.utils import canonicalize_name
 
-from . import config as config_mod
-from . import data, detection
-from . import options as pip_options
+from . import config as config_mod, data, detection, options as pip_options
 from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, note_requirements
 from .safety import STATE, PipCall, note_once, stop
 from .selection import sort_key
@@ -228,7 +226,8 @@ def make_link_evaluator(pip: PipCall, self: Any, project_name: str) -> Any:
     if run is None:
         return evaluator
     name = canonicalize_name(project_name)
-    if getattr(evaluator, "_uploaded_prior_to", None) is not None and not run.user_pytorch_indexes(list(self.index_urls)):
+    filtered = getattr(evaluator, "_uploaded_prior_to", None) is not None
+    if filtered and not run.user_pytorch_indexes(list(self.index_urls)):
         # The PyTorch index's HTML carries no upload times pip reads; the filter would
         # reject every build. Say so and let the PyTorch builds through.
         evaluator._uploaded_prior_to = None
