@@ -21,9 +21,9 @@ from packaging.version import Version
 
 from ltt_hook import config, data, detection
 from ltt_hook.backends import parse_backend
-from ltt_hook.detection import Gpu, Machine, OverrideError, decode_gfx_target_version, read_overrides
 from ltt_hook.config import Config
 from ltt_hook.decision import Environment, Request, decide
+from ltt_hook.detection import Gpu, Machine, OverrideError, decode_gfx_target_version, read_overrides
 from ltt_hook.selection import compatibility, incompatibility
 from support import gpu as stand_in
 

@@ -9,10 +9,18 @@ import subprocess
 import zipfile
 
 import pytest
-
-from support.harness import (NEWEST_BUILDS, PIP_VERSION, PythonInfo, Result, newest_release, releases_for, test_python,
-                             write_config)
 from packaging.version import Version
+
+from support.harness import (
+    NEWEST_BUILDS,
+    PIP_VERSION,
+    PythonInfo,
+    Result,
+    newest_release,
+    releases_for,
+    test_python,
+    write_config,
+)
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 PIP = Version(PIP_VERSION)

@@ -78,7 +78,7 @@ def test_verbose_log_explains_and_quiet_hides_notes(hook_venv, nvidia, index_roo
     house = tmp_path / "house"
     house.mkdir()
     for backend in ("cpu", "cu126"):
-        name = f"torch-2.14.1+{backend}-cp311-cp311-manylinux_2_28_x86_64.whl"
+        name = f"torch-2.14.1+{backend}-{hook_venv.info.wheel_tags}-manylinux_2_28_x86_64.whl"
         shutil.copy(index_root / "whl" / backend / name, house / name)
     result = hook_venv.pip("-v", "install", "--no-deps", "-f", str(house), "--cpuonly", "torch")
     assert result.returncode == 0, result.output

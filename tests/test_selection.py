@@ -7,9 +7,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ltt_hook.backends import InvalidBackend, backend_from_label, backend_from_url, parse_backend
-from ltt_hook.detection import Gpu, Machine
 from ltt_hook.config import Config
 from ltt_hook.decision import Environment, Request, decide
+from ltt_hook.detection import Gpu, Machine
 from ltt_hook.selection import incompatibility, release_of, sort_key
 
 

@@ -40,7 +40,7 @@ class PythonInfo:
         return f"{self.version[0]}.{self.version[1]}"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def python_info(python: str = TEST_PYTHON) -> PythonInfo:
     """Version and build of ``python`` (asked once per interpreter)."""
     code = ("import sys, sysconfig; print(*sys.version_info[:2], "
@@ -169,7 +169,7 @@ class Venv:
 
     @classmethod
     def create(cls, path: Path, *, hook: Optional[Path], pip_version: str = PIP_VERSION,
-               python: Optional[str] = None) -> "Venv":
+               python: Optional[str] = None) -> Venv:
         """A virtualenv of ``python`` (default: TEST_PYTHON) with pip ``pip_version`` and, if given, the hook."""
         python = python or TEST_PYTHON
         home = path.parent / (path.name + "-home")

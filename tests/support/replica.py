@@ -438,7 +438,7 @@ class IndexServer:
         with self._lock:
             self.requests.clear()
 
-    def start(self) -> "IndexServer":
+    def start(self) -> IndexServer:
         """Bind 127.0.0.1 on an ephemeral port and serve from a daemon thread."""
         if self._httpd is not None:
             return self
@@ -463,7 +463,7 @@ class IndexServer:
         self._thread.join(timeout=5)  # type: ignore[union-attr]
         self._httpd = self._thread = None
 
-    def __enter__(self) -> "IndexServer":
+    def __enter__(self) -> IndexServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
