@@ -55,6 +55,8 @@ PATCHES: Sequence[Patch] = (
           ("url", "session"), w.get_simple_response, kind="function"),
     Patch(_FINDER, _FINDER, "PackageFinder", "find_all_candidates",
           ("self", "project_name"), w.find_all_candidates),
+    Patch(_FINDER, _FINDER, "PackageFinder", "find_best_candidate",
+          ("self", "project_name", "specifier", "hashes"), w.find_best_candidate),
     Patch(_FINDER, _FINDER, "PackageFinder", "make_link_evaluator",
           ("self", "project_name"), w.make_link_evaluator),
     Patch(_FINDER, _FINDER, "LinkEvaluator", "evaluate_link",

@@ -91,6 +91,10 @@ class Run:
         self.redirected: Dict[str, List[str]] = {}  # project -> PyTorch index pages consulted
         self.specifiers: Dict[str, List[Any]] = {}  # project -> specifiers (requirements, constraints)
         self._decision: Optional[Decision] = None
+        #: project -> its backend pages as one lazily read pip source (wrappers.FallbackSource)
+        self.chains: Dict[str, Any] = {}
+        #: project -> the candidate list pip found (and caches) for it
+        self.found: Dict[str, List[Any]] = {}
         self.transport_checked = False
 
     # -- what the user said explicitly

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any, List, Optional
+from typing import Any, Callable, List, Optional
 
 from packaging.utils import canonicalize_name
 
@@ -150,28 +150,44 @@ def collect_sources(pip: PipCall, self: Any, project_name: str, candidates_from_
     if name not in data.BACKEND_BUILT or run.decision(list(scope.index_urls)).consults_every_page:
         return collected
     sources = [source for source in collected.index_urls if source is not None]
-    return collected._replace(index_urls=[FallbackSource(sources, run.serves(name))])
+    chain = run.chains[name] = FallbackSource(sources, run.serves(name))
+    return collected._replace(index_urls=[chain])
 
 
 class FallbackSource:
     """The backend pages of one project as one pip source: the first page that holds a build
     serving the request wins; a missing page, or one without such a build, hands over to the
-    next. The last page (``cpu``) is taken as it is."""
+    next. The last page (``cpu``) is taken as it is. Pages not read yet stay available to
+    :meth:`more`, for a specifier the resolver brings later (a library's ``torch<2.6``)."""
 
-    def __init__(self, sources: List[Any], serves: Any) -> None:
+    def __init__(self, sources: List[Any], serves: Callable[[Any], bool]) -> None:
         self._sources = sources
         self._serves = serves
+        self._next = 0
+        #: Whether :meth:`more` added candidates to what pip found at first.
+        self.extended = False
 
     @property
     def link(self) -> Any:
         return self._sources[0].link if self._sources else None
 
-    def page_candidates(self) -> Any:
-        for i, source in enumerate(self._sources):
+    def _read(self, serves: Callable[[Any], bool]) -> List[Any]:
+        while self._next < len(self._sources):
+            source = self._sources[self._next]
+            self._next += 1
             found = list(source.page_candidates())
-            if i == len(self._sources) - 1 or any(self._serves(candidate) for candidate in found):
-                yield from found
-                return
+            if self._next == len(self._sources) or any(serves(candidate) for candidate in found):
+                return found
+        return []
+
+    def page_candidates(self) -> Any:
+        yield from self._read(self._serves)
+
+    def more(self, serves: Callable[[Any], bool]) -> List[Any]:
+        """Candidates of the next unread page that serves ``serves`` (empty when none is left)."""
+        found = self._read(serves)
+        self.extended = self.extended or bool(found)
+        return found
 
     def file_links(self) -> Any:
         for source in self._sources:
@@ -209,11 +225,44 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
     """``PackageFinder.find_all_candidates``: an unreadable PyTorch page stops pip."""
     result = pip(self, project_name)
     run = _run_of(getattr(self, "_link_collector", None))
-    problem = run.page_problem(canonicalize_name(project_name)) if run else None
+    if run is not None:
+        name = canonicalize_name(project_name)
+        _stop_on_page_problem(run, name)
+        if name in run.chains:
+            run.found[name] = result  # pip keeps this very list: later pages extend it in place
+    return result
+
+
+def _stop_on_page_problem(run: Run, name: str) -> None:
+    problem = run.page_problem(name)
     if problem:
         raise stop(f"ltt-hook: {problem}. Nothing was installed; PyTorch packages are not "
                    "taken from other indexes instead.")
-    return result
+
+
+def find_best_candidate(pip: PipCall, self: Any, project_name: str, specifier: Any = None, hashes: Any = None) -> Any:
+    """``PackageFinder.find_best_candidate``: when the pages read so far hold nothing for this
+    specifier (a cap the resolver found in a library's metadata), read the next pages."""
+    result = pip(self, project_name, specifier=specifier, hashes=hashes)
+    run = _run_of(getattr(self, "_link_collector", None))
+    name = canonicalize_name(project_name)
+    chain = run.chains.get(name) if run is not None else None
+    found = run.found.get(name) if run is not None else None
+    if chain is None or found is None or (result.applicable_candidates and not chain.extended):
+        return result
+    if not result.applicable_candidates:
+        more = chain.more(lambda c: specifier is None or bool(specifier.contains(str(c.version), prereleases=True)))
+        assert run is not None
+        _stop_on_page_problem(run, name)
+        found.extend(more)
+    if not chain.extended:
+        return result
+    evaluator = self.make_candidate_evaluator(project_name=project_name, specifier=specifier, hashes=hashes)
+    best = evaluator.compute_best_candidate(found)
+    cache = getattr(self, "_best_candidates", None)  # pip 26's cache of this method
+    if isinstance(cache, dict):
+        cache[project_name, specifier, hashes] = best
+    return best
 
 
 # --------------------------------------------------------------------------- the builds

@@ -92,3 +92,19 @@ def test_a_file_mirror_with_a_garbage_page_fails_in_one_line(hook_venv, index_ro
     errors = [line for line in result.output.splitlines() if line.startswith("ERROR:")]
     assert len(errors) == 1 and "ltt-hook" in errors[0] and "not an index page" in errors[0], result.output
     assert hook_venv.installed() == before
+
+
+def test_a_cap_found_in_a_librarys_metadata_reads_the_next_pages(hook_venv, nvidia, pytorch_index, tmp_path):
+    # The first page (cu126) holds no torch < 2.6; the resolver learns the cap from oldlib's
+    # metadata only, and the hook then reads on until a page serves it: 2.5.1+cu124, not CPU.
+    old = [r for r in releases_for() if r.torch.startswith("2.5.")]
+    if not old:
+        pytest.skip(f"no torch 2.5 wheels for Python {PY.tag}")
+    links = tmp_path / "links"
+    replica.make_wheel(links, "oldlib", "1.0", requires=("torch<2.6",))
+    pytorch_index.clear()
+    result = hook_venv.pip("install", "--find-links", links, "oldlib", env=nvidia("550.54.14", RTX_3090))
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == f"{old[-1].torch}+cu124"
+    asked = [path for _, path, _, _ in pytorch_index.requests if path.endswith("/torch/")]
+    assert asked[0] == "/whl/cu126/torch/" and asked[-1] == "/whl/cu124/torch/" and "/whl/cpu/torch/" not in asked, asked
