@@ -120,6 +120,28 @@ class _PatchingLoader:
         return getattr(self._loader, attr)
 
 
+class _LegacyPatchingLoader:
+    """The same for a loader with only ``load_module`` (Python 3.9's zipimporter, so a pip
+    zipapp): load the module, then patch it."""
+
+    def __init__(self, loader, name):
+        # type: (Any, str) -> None
+        self._loader = loader
+        self._name = name
+
+    def load_module(self, fullname):
+        # type: (str) -> Any
+        module = self._loader.load_module(fullname)
+        _patch(self._name, module)
+        return module
+
+    def __getattr__(self, attr):
+        # type: (str) -> Any
+        if attr == "exec_module":  # keep importlib on the load_module path
+            raise AttributeError(attr)
+        return getattr(self._loader, attr)
+
+
 class LttFinder:
     """Meta-path finder that only reacts to :data:`TRIGGERS`."""
 
@@ -143,6 +165,8 @@ class LttFinder:
             self._busy = False
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
             spec.loader = _PatchingLoader(spec.loader, name)  # type: ignore[assignment]
+        elif spec.loader is not None and hasattr(spec.loader, "load_module"):
+            spec.loader = _LegacyPatchingLoader(spec.loader, name)  # type: ignore[assignment]
         return spec
 
 

@@ -110,9 +110,6 @@ def test_pip_python_option_lets_the_target_environment_decide(hook_venv, plain_v
     assert f'"version": "{TORCH}"' in report.read_text()
 
 
-@pytest.mark.xfail(PY.version < (3, 10), strict=True,
-                   reason="ltt-hook bug on Python 3.9: zipimporter there has no exec_module (3.10+), so "
-                          "_pth.LttFinder does not wrap pip's loader and pip.pyz runs unpatched")
 def test_pip_zipapp(hook_venv, nvidia, tmp_path):
     source = hook_venv.site_packages() / "pip"
     pyz = tmp_path / "pip.pyz"
