@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional
 
 from packaging.version import Version
 
-from . import __version__, config as config_mod, data, detection
+from . import __version__, config as config_mod, data, detection, extensions
 from .backends import parse_backend
 from .selection import compatibility, incompatibility
 
@@ -73,6 +73,7 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
         "notes": list(decision.notes),
         "choice": {"torch": release, "backend": chosen,
                    "index": config_mod.redact(f"{cfg.channel_url}/{chosen}") if chosen else None},
+        "extensions": extensions.report(cfg, decision),
     }
 
 
@@ -108,6 +109,7 @@ def render(info: Dict[str, Any]) -> str:
         lines.append(f"No build of torch {c['torch']} fits; pip would pick the newest older release that does.")
     lines.append("Pages per PyTorch project, read in this order until one has a build for this machine: "
                  + ", ".join(info["consulted_pages"]))
+    lines += extensions.render(info.get("extensions"))
     return "\n".join(lines)
 
 
@@ -155,8 +157,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(text, end="")
     elif args.command == "check":
         fits, lines = exports.check(cfg, machine)
-        print("\n".join(lines))
-        return 0 if fits else 1
+        extensions_fit, extension_lines = extensions.check(cfg)  # extensions built for another torch
+        print("\n".join(lines + extension_lines))
+        return 0 if fits and extensions_fit else 1
     else:
         info = report(cfg, machine)
         print(json.dumps(info, indent=2) if args.json else render(info))

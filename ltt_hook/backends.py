@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
-__all__ = ["Backend", "InvalidBackend", "parse_backend", "backend_from_label", "backend_from_url"]
+__all__ = ["Backend", "InvalidBackend", "parse_backend", "backend_from_label", "backend_from_url", "suggest_backend"]
 
 _NAME = re.compile(r"^(?:(cpu|xpu)|cu(\d)(\d)|cu(\d\d)(\d)|rocm(\d+(?:\.\d+){1,2}))$")
 # A local label starts with a backend; anything after a dot that follows it is a variant
@@ -59,6 +59,26 @@ def parse_backend(text: str) -> Backend:
         return Backend(name, "rocm", tuple(int(p) for p in rocm.split(".")))
     major, minor = (a, b) if a else (c, d)
     return Backend(name, "cuda", (int(major), int(minor)))
+
+
+_CUDA_TYPO = re.compile(r"^(?:cuda|cu)[-_ ]?(\d{2})\.?(\d)$|^(?:cuda|cu)[-_ ]?(\d{1,2})\.(\d)$")
+_ROCM_TYPO = re.compile(r"^rocm[-_ ]?(\d)\.?(\d)(?:\.?(\d))?$")
+
+
+def suggest_backend(text: str) -> Optional[str]:
+    """The backend a mistyped name most likely means: ``cuda126`` and ``cu12.6`` -> ``cu126``,
+    ``rocm62`` -> ``rocm6.2``, ``CUDA`` or ``gpu`` -> ``auto``; None when nothing is close."""
+    name = text.strip().lower()
+    m = _CUDA_TYPO.match(name)
+    if m:
+        major, minor = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return f"cu{int(major)}{minor}"
+    m = _ROCM_TYPO.match(name)
+    if m:
+        return f"rocm{m.group(1)}.{m.group(2)}" + (f".{m.group(3)}" if m.group(3) else "")
+    if name in ("cuda", "gpu", "rocm", "detect", "default"):
+        return "auto"
+    return None
 
 
 def backend_from_label(local: Optional[str]) -> Optional[Backend]:

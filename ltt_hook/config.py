@@ -8,12 +8,13 @@ Every value remembers where it came from, so a bad one can be named in one line.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import data
-from .backends import ACCEPTED, Backend, InvalidBackend, parse_backend
+from .backends import ACCEPTED, Backend, InvalidBackend, backend_from_url, parse_backend, suggest_backend
 
 __all__ = ["Config", "ConfigError", "load", "redact"]
 
@@ -24,6 +25,8 @@ KEYS = {
     "channel": "LTT_PYTORCH_CHANNEL",
     "index-url": "LTT_INDEX_URL",
     "strict": "LTT_STRICT",
+    "extensions": "LTT_EXTENSIONS",  # extension pages of your own (ltt_hook/extensions.py)
+    "extension-mirrors": "LTT_EXTENSION_MIRRORS",
 }
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
@@ -51,6 +54,9 @@ class Config:
     channel: str = "stable"
     index_url: str = data.DEFAULT_INDEX_URL
     strict: bool = False
+    #: Extension sources of your own, and mirrors of the table's (:mod:`ltt_hook.extensions`).
+    extensions: Tuple[Any, ...] = ()
+    extension_mirrors: Dict[str, str] = field(default_factory=dict)
     #: key -> where its value came from ("default", "environment variable X", "FILE [ltt] key").
     origins: Dict[str, str] = field(default_factory=lambda: {k: "default" for k in KEYS})
     #: Problems that do not stop pip (unknown keys), one line each.
@@ -108,8 +114,10 @@ def _backends(value: str, origin: str) -> Optional[Tuple[Backend, ...]]:
         backends = tuple(parse_backend(v) for v in items)
     except InvalidBackend as exc:
         bad = str(exc).split(" is not", 1)[0]
+        guess = suggest_backend(bad.strip("'\""))
+        hint = f"; did you mean {guess!r}?" if guess else ""
         raise ConfigError(f"ltt-hook: {origin} is {value!r}: {bad} is not a PyTorch computation backend "
-                          f"(accepted: auto, or a comma-separated list of {ACCEPTED})") from None
+                          f"(accepted: auto, or a comma-separated list of {ACCEPTED}){hint}") from None
     if not backends:
         raise ConfigError(f"ltt-hook: {origin} is {value!r}: no backend given (accepted: auto, {ACCEPTED})")
     return tuple(sorted(set(backends), key=lambda b: b.rank, reverse=True))
@@ -158,4 +166,42 @@ def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
             config.channel = channel
         elif key == "index-url":
             config.index_url = _index_url(value, origin)
+        elif key == "extensions":
+            from .extensions import parse_extensions
+
+            config.extensions = parse_extensions(value, origin)
+        elif key == "extension-mirrors":
+            from .extensions import parse_mirrors
+
+            config.extension_mirrors = parse_mirrors(value, origin)
+    _understand_index_url(config)
     return config
+
+
+_CHANNEL_TAIL = re.compile(r"^(?P<base>.*/whl)(?:/(?P<channel>nightly|test))?(?:/(?P<backend>[a-z0-9.]+))?$")
+
+
+def _understand_index_url(config: Config) -> None:
+    """An index URL that already ends in a channel or a backend (``…/whl/cu126``, the URL
+    PyTorch's install page teaches) means the index ``…/whl`` with that channel and backend,
+    unless a setting of higher precedence chose them; one line says so."""
+    m = _CHANNEL_TAIL.match(config.index_url)
+    if not m or not (m.group("channel") or m.group("backend")):
+        return
+    backend_name, channel = m.group("backend"), m.group("channel")
+    backend = backend_from_url(config.index_url + "/") if backend_name else None
+    if backend_name and backend is None:
+        return  # not a backend: some other mirror layout, taken as it is
+    origin = config.origins["index-url"]
+    said = [f"'{redact(m.group('base'))}' as the index"]
+    if backend is not None and config.origins["backend"] == "default":
+        config.backends = (backend,)
+        config.origins["backend"] = f"{origin} (its last part)"
+        said.append(f"{backend.name} as the backend")
+    if channel and config.origins["channel"] == "default":
+        config.channel = channel
+        config.origins["channel"] = f"{origin} (its channel part)"
+        said.append(f"{channel} as the channel")
+    config.warnings.append(f"ltt-hook: {origin} is {redact(config.index_url)!r}, which names a "
+                           f"{'backend' if backend else 'channel'} page; using {', '.join(said)}")
+    config.index_url = m.group("base")

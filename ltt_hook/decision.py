@@ -196,8 +196,11 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
         return Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
                         expected=(max(data.RELEASE_BACKENDS, key=Version), fixed[0]), notes=tuple(notes))
     if request.cross_target:
-        return Decision(channel, off="--platform targets another machine, so this machine's GPU is not "
-                                     "consulted; set LTT_PYTORCH_COMPUTATION_BACKEND to choose the target's backend")
+        note = ("ltt-hook: --platform targets another machine, which ltt-hook cannot probe: PyTorch packages "
+                "are its CPU builds from the PyTorch index; set LTT_PYTORCH_COMPUTATION_BACKEND (or "
+                "--pytorch-computation-backend) to choose the target's backend")
+        return Decision(channel, fixed=(CPU,), fixed_by="--platform (a machine ltt-hook cannot probe)", plan=(CPU,),
+                        expected=(max(data.RELEASE_BACKENDS, key=Version), CPU), notes=(note,))
     assert machine is not None
     return _machine_decides(channel, machine, request)
 

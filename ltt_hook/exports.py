@@ -103,6 +103,11 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
              f"--extra-index-url {_user_index()}"]
     if cfg.channel != "stable":
         lines.append("--pre")
+    from .extensions import export  # the extension pages for this torch, and their pins
+
+    find_links, extension_pins = export(cfg, installs, pinned.get(canonicalize_name("torch")))
+    lines += find_links
+    pinned.update(extension_pins)
     lines += [f"{name}=={version}" for name, version in sorted(pinned.items())]
     lines += [p for p in projects if canonicalize_name(re.split(r"[\[=<>!~;@ ]", p, maxsplit=1)[0]) not in pinned]
     return "\n".join(lines) + "\n"

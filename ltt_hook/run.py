@@ -19,7 +19,7 @@ from packaging.version import InvalidVersion, Version
 from . import config as config_mod, data, detection
 from .backends import Backend, backend_from_label, backend_from_url, parse_backend
 from .decision import Decision, Environment, Request, decide
-from .safety import note_once
+from .safety import note_once, stop
 from .selection import release_of
 
 __all__ = ["Run", "PageLog", "PAGES", "PYTORCH", "VERBOSE", "allow_prereleases"]
@@ -52,13 +52,42 @@ class PageLog:
         if status in (403, 404):
             self.record(url, "missing", f"HTTP {status}")
         else:
-            detail = " ".join(str(exc).split())[:300] or type(exc).__name__
-            self.record(url, "failed", _redact(detail))
+            self.record(url, "failed", _redact(network_cause(exc, status)))
 
     def record_answer(self, url: str, body: bytes) -> None:
         """pip fetched ``url``: it counts only if it is a package index page."""
         problem = index_page_problem(body)
         self.record(url, "failed" if problem else "ok", problem or "")
+
+
+_CAUSES = (
+    (("nameresolution", "name or service not known", "getaddrinfo", "nodename nor servname",
+      "temporary failure in name resolution", "no address associated"), "the host name does not resolve (DNS)"),
+    (("connection refused", "errno 111", "winerror 10061"), "the connection was refused"),
+    (("timed out", "timeout"), "the connection timed out"),
+    (("ssl", "certificate", "tls"), "the TLS handshake failed (certificate or proxy)"),
+    (("proxy",), "the proxy failed"),
+)
+
+
+def network_cause(exc: BaseException, status: Optional[int] = None) -> str:
+    """What went wrong reading a page, in words a user can act on (pip's own exception types
+    differ between pip releases; their texts name the cause)."""
+    if status is not None:
+        return f"HTTP {status}"
+    texts = []
+    seen: Set[int] = set()
+    current: Optional[BaseException] = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        extra = f"{getattr(current, 'reason', '')} {getattr(current, 'context', '')}"
+        texts.append(f"{type(current).__name__} {current} {extra}")
+        current = current.__cause__ or current.__context__
+    text = " ".join(texts).lower()
+    for needles, cause in _CAUSES:
+        if any(n in text for n in needles):
+            return cause
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 def index_page_problem(body: bytes) -> Optional[str]:
@@ -82,9 +111,11 @@ PAGES = PageLog()
 class Run:
     """One pip command's view: configuration, what the user asked for, and the decision."""
 
-    def __init__(self, options: Any, config: config_mod.Config) -> None:
+    def __init__(self, options: Any, config: config_mod.Config, error: Optional[str] = None) -> None:
         self.options = options
         self.config = config
+        #: A configuration value that cannot be used: it stops pip once a PyTorch project is involved.
+        self.error = error
         self.requested: Set[str] = set()  # PyTorch projects named as requirements
         self.hashed: Set[str] = set()  # PyTorch projects with --hash options
         self.pins: Set[Backend] = set()  # backends of explicit +label pins
@@ -98,6 +129,9 @@ class Run:
         self.transport_checked = False
 
     # -- what the user said explicitly
+
+    def is_pytorch_index(self, url: str) -> bool:
+        return self._is_pytorch_index(url)
 
     def _is_pytorch_index(self, url: str) -> bool:
         url = url.rstrip("/")
@@ -145,6 +179,8 @@ class Run:
         """Whether the hook handles ``project`` at all in this run."""
         if project not in PYTORCH:
             return False
+        if self.error:
+            raise stop(f"{self.error}. Nothing was installed.")
         if project in self.hashed:  # hashes are the user's choice: source and build stay theirs
             note_once(f"hashed:{project}", "ltt-hook: %s is pinned by hash; its index and build are "
                        "left to your requirements.", project)
@@ -157,10 +193,24 @@ class Run:
         return True
 
     def redirect(self, project: str, index_urls: List[str]) -> Optional[List[str]]:
-        """The index URLs to use for ``project`` instead of the user's; None keeps them."""
-        if not index_urls or self.user_pytorch_indexes(index_urls) or not self.applies(project, index_urls):
+        """The index URLs to use for ``project`` instead of the user's; None keeps them.
+
+        A PyTorch project comes only from PyTorch index pages: the user's own PyTorch index
+        URLs when there are any (never the other indexes beside them), else the configured
+        base, one backend page after the other."""
+        if not index_urls or not self.applies(project, index_urls):
             return None
+        users = [u.rstrip("/") for u in self.user_pytorch_indexes(index_urls)]
+        if users:
+            if project in data.TRITON_BUILDS:  # triton lives on the channel, beside the backends
+                users += [u.rsplit("/", 1)[0] for u in users if backend_from_url(u + "/")]
+            urls = list(dict.fromkeys(users))
+            self.redirected[project] = [f"{u}/{project}/" for u in urls]
+            logger.log(VERBOSE, "ltt-hook: %s is looked up on your PyTorch index URLs only: %s", project,
+                       ", ".join(map(_redact, urls)))
+            return urls
         if project in data.TRITON_BUILDS:
+            self.redirected[project] = [f"{self.config.channel_url}/{project}/"]
             return [self.config.channel_url]
         decision = self.decision(index_urls)
         pages = [f"{self.config.channel_url}/{b.name}" for b in decision.plan]
@@ -182,7 +232,11 @@ class Run:
         outcomes = [(url, PAGES.get(url)) for url in urls]
         for url, outcome in outcomes:
             if outcome is not None and outcome[0] == "failed":
-                return f"could not read {_redact(url)}: {outcome[1]}"
+                where = self.config.origins["index-url"]
+                where = "the default index" if where == "default" else where
+                return (f"could not read {_redact(url)}: {outcome[1]} (the PyTorch index comes from {where}; "
+                        "set LTT_INDEX_URL or [ltt] index-url to a mirror you can reach, or LTT_DISABLE=1 to "
+                        "take PyTorch packages from your own indexes)")
         missing = [(url, outcome) for url, outcome in outcomes if outcome is not None and outcome[0] == "missing"]
         if len(missing) == len(outcomes):
             url, (_, detail) = missing[0]
@@ -230,7 +284,11 @@ class Run:
             version = Version(version_text)
         except InvalidVersion:
             return None
-        return decision.rejects(project, version, self.backend_of(project, version, link))
+        backend = self.backend_of(project, version, link)
+        if backend is None and release_of(project, version) is not None and not decision.off:
+            return ("is an unlabelled build from outside the PyTorch index of a release ltt-hook does not "
+                    "know: PyPI's CUDA build of an unknown CUDA version, not runnable unless proven")
+        return decision.rejects(project, version, backend)
 
 
 class _PreReleasesFor:
@@ -275,16 +333,18 @@ def log_decision(run: Run, decision: Decision) -> None:
     logger.log(VERBOSE, "\n".join(lines))
     for note in decision.notes:
         note_once(note, "%s", note if note.startswith("ltt-hook") else f"ltt-hook: {note}.",
-                  level=logging.WARNING if "cannot run" in note else logging.INFO)
+                  level=logging.WARNING if "cannot" in note else logging.INFO)
 
 
 
 
-def note_requirements(run: Run, reqs: List[Any]) -> None:
+def note_requirements(run: Run, reqs: List[Any]) -> Optional[str]:
     """Remember what the user asked for: PyTorch projects named, ``--hash`` options, torch
-    specifiers and the backends of explicit ``+label`` pins."""
+    specifiers and the backends of explicit ``+label`` pins. Returns why explicit pins
+    contradict each other (different backends, a companion of another torch release)."""
     from packaging.utils import canonicalize_name
 
+    exact: Dict[str, str] = {}
     for ireq in reqs:
         req = getattr(ireq, "req", None)
         if req is None or canonicalize_name(req.name) not in PYTORCH:
@@ -297,7 +357,42 @@ def note_requirements(run: Run, reqs: List[Any]) -> None:
         if str(req.specifier):
             run.specifiers.setdefault(name, []).append(req.specifier)
         for spec in req.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version:
+                exact.setdefault(name, spec.version)
             if spec.operator in ("==", "===") and "+" in spec.version:
                 backend = backend_from_label(spec.version.split("+", 1)[1])
                 if backend is not None:
                     run.pins.add(backend)
+    return pin_conflict(exact)
+
+
+def pin_conflict(exact: Dict[str, str]) -> Optional[str]:
+    """Why exact pins (project -> version) of PyTorch projects cannot go together, if so."""
+    labelled = {}
+    for name, text in sorted(exact.items()):
+        try:
+            version = Version(text)
+        except InvalidVersion:
+            continue
+        backend = backend_from_label(version.local)
+        if backend is not None:
+            labelled[name] = (text, backend)
+    backends = {b for _, b in labelled.values()}
+    if len(backends) > 1:
+        pins = " and ".join(f"{n}=={v}" for n, (v, _) in labelled.items())
+        return (f"ltt-hook: {pins} are built for different backends "
+                f"({', '.join(sorted(b.name for b in backends))}); pin one backend for all of them")
+    if "torch" in exact:
+        try:
+            torch = release_of("torch", Version(exact["torch"]))
+        except InvalidVersion:
+            return None
+        for name in sorted(exact):
+            try:
+                release = release_of(name, Version(exact[name])) if name != "torch" else None
+            except InvalidVersion:
+                continue
+            if release is not None and torch is not None and release != torch:
+                return (f"ltt-hook: {name}=={exact[name]} belongs to torch {release}, but torch=={exact['torch']} "
+                        "is pinned; pin versions of the same release")
+    return None

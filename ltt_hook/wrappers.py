@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional
 
 from packaging.utils import canonicalize_name
 
-from . import config as config_mod, data, detection, options as pip_options
+from . import config as config_mod, data, detection, extensions, options as pip_options
 from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, note_requirements
 from .safety import STATE, PipCall, note_once, stop
 from .selection import sort_key
@@ -74,7 +74,14 @@ def get_requirements(pip: PipCall, self: Any, args: Any, options: Any, finder: A
     reqs = pip(self, args, options, finder, session)
     run = _run_of(getattr(finder, "_link_collector", None))
     if run is not None:
-        note_requirements(run, reqs)
+        conflict = note_requirements(run, reqs)
+        if conflict:
+            raise stop(f"{conflict}. Nothing was installed.")
+        if run.error and (run.requested or run.specifiers):
+            raise stop(f"{run.error}. Nothing was installed.")
+        if run.error:
+            logger.warning("%s; it matters only for PyTorch packages, which this run does not name, so "
+                           "pip goes on (it stops if one is needed).", run.error)
     return reqs
 
 
@@ -116,9 +123,11 @@ def collector_create(pip: PipCall, cls: Any, session: Any, options: Any, suppres
         cli = pip_options.cli_settings(options)
         cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)), options=cli,
                               configuration=getattr(parser, "config", None))
-        detection.read_overrides()  # a bad LTT_CUDA_*/LTT_AMD_* value stops pip here, in one line
+        detection.read_overrides()  # a bad LTT_CUDA_*/LTT_AMD_* value is a ConfigError too
     except config_mod.ConfigError as exc:
-        raise stop(f"{exc}. Nothing was installed.") from None
+        # A bad value stops pip only when a PyTorch project is involved (Run.applies).
+        collector._ltt = Run(options, config_mod.Config(), error=str(exc))
+        return collector
     STATE.strict = cfg.strict
     # pip's build-dependency child gets no custom options: hand the decision down.
     for key, value in cli.items():
@@ -138,10 +147,22 @@ def collect_sources(pip: PipCall, self: Any, project_name: str, candidates_from_
     scope = self.search_scope
     name = canonicalize_name(project_name)
     urls = run.redirect(name, list(scope.index_urls)) if run else None
+    page = extensions.page_for(run, name, self) if run is not None and urls is None else None
+    if page is not None:  # an extension project: its page for this torch, for this project only
+        self.search_scope = PIP.search_scope.create(find_links=[*scope.find_links, page],
+                                                    index_urls=list(scope.index_urls), no_index=scope.no_index)
+        try:
+            return pip(self, project_name, candidates_from_page)
+        finally:
+            self.search_scope = scope
     if run is None or urls is None:
         return pip(self, project_name, candidates_from_page)
     _check_transport(self, run)
-    self.search_scope = PIP.search_scope.create(find_links=scope.find_links, index_urls=urls,
+    find_links = [link for link in scope.find_links if _local(link) or run.is_pytorch_index(link)]
+    if len(find_links) < len(scope.find_links):
+        logger.log(VERBOSE, "ltt-hook: %s is not taken from remote --find-links pages (only from this "
+                   "machine's folders and the PyTorch index)", name)
+    self.search_scope = PIP.search_scope.create(find_links=find_links, index_urls=urls,
                                                 no_index=scope.no_index)
     try:
         collected = pip(self, project_name, candidates_from_page)
@@ -152,6 +173,11 @@ def collect_sources(pip: PipCall, self: Any, project_name: str, candidates_from_
     sources = [source for source in collected.index_urls if source is not None]
     chain = run.chains[name] = FallbackSource(sources, run.serves(name))
     return collected._replace(index_urls=[chain])
+
+
+def _local(location: str) -> bool:
+    """A --find-links location on this machine (a folder or file), not a web page."""
+    return "://" not in location or location.startswith("file:")
 
 
 class FallbackSource:
@@ -227,6 +253,7 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
     run = _run_of(getattr(self, "_link_collector", None))
     if run is not None:
         name = canonicalize_name(project_name)
+        extensions.after_lookup(run, name, self._link_collector.session)  # an extension's page
         _stop_on_page_problem(run, name)
         if name in run.chains:
             run.found[name] = result  # pip keeps this very list: later pages extend it in place
@@ -263,6 +290,14 @@ def find_best_candidate(pip: PipCall, self: Any, project_name: str, specifier: A
     if isinstance(cache, dict):
         cache[project_name, specifier, hashes] = best
     return best
+
+
+def resolve(pip: PipCall, self: Any, root_reqs: Any, check_supported_wheels: Any) -> Any:
+    """``Resolver.resolve``: a run that replaces torch names the extensions built for the old one."""
+    result = pip(self, root_reqs, check_supported_wheels)
+    finder = getattr(getattr(self, "factory", None), "_finder", None)
+    extensions.replaced_torch(_run_of(getattr(finder, "_link_collector", None)), result)
+    return result
 
 
 # --------------------------------------------------------------------------- the builds
@@ -307,6 +342,7 @@ def make_candidate_evaluator(pip: PipCall, self: Any, project_name: str, specifi
                              hashes: Any = None) -> Any:
     """``PackageFinder.make_candidate_evaluator``: pre-releases on test/nightly; our ranking."""
     evaluator = pip(self, project_name, specifier=specifier, hashes=hashes)
+    evaluator._ltt_page = extensions.prefers_page(_run_of(getattr(self, "_link_collector", None)), project_name)
     run = _finder_run(self, project_name)
     if run is None:
         return evaluator
@@ -321,6 +357,9 @@ def make_candidate_evaluator(pip: PipCall, self: Any, project_name: str, specifi
 def candidate_sort_key(pip: PipCall, self: Any, candidate: Any) -> Any:
     """``CandidateEvaluator._sort_key``: pip's key with the version replaced by ours."""
     key = pip(self, candidate)
+    page = getattr(self, "_ltt_page", None)
+    if page is not None:  # an extension's builds for this torch rank first
+        return (extensions.from_page(candidate.link, page), *key)
     context = getattr(self, "_ltt", None)
     if context is None:
         return key

@@ -119,7 +119,34 @@ def test_unreachable_index(venv, index_root):
     with replica.IndexServer(index_root) as server:
         url = server.url
     line = install_fails(venv, "torch", env={"LTT_INDEX_URL": f"{url}/whl"})
-    assert f"could not read {url}/whl/cpu/torch/" in line, line
+    assert f"could not read {url}/whl/cpu/torch/: the connection was refused" in line, line
+    assert "comes from environment variable LTT_INDEX_URL" in line and "LTT_DISABLE=1" in line
+
+
+def test_a_host_that_does_not_resolve_is_named_as_dns(venv):
+    line = install_fails(venv, "torch", env={"LTT_INDEX_URL": "https://no-such-host.invalid/whl"})
+    assert "could not read https://no-such-host.invalid/whl/cpu/torch/: the host name does not resolve (DNS)" in line
+
+
+@pytest.mark.parametrize("value, meant", [("cuda126", "cu126"), ("cu12.6", "cu126"), ("rocm62", "rocm6.2")])
+def test_a_mistyped_backend_gets_a_suggestion(venv, value, meant):
+    line = install_fails(venv, "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": value})
+    assert f"did you mean {meant!r}?" in line, line
+
+
+def test_a_bad_value_does_not_stop_installs_without_pytorch_packages(venv):
+    result = venv.pip("install", "filelock", env={"LTT_PYTORCH_COMPUTATION_BACKEND": "cuda126"})
+    assert result.returncode == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "ltt-hook" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("WARNING:") and "cuda126" in warnings[0], result.output
+    assert result.chosen == {"filelock": result.chosen["filelock"]}
+
+
+def test_the_url_pytorchs_install_page_teaches_is_understood(venv, pytorch_index):
+    result = venv.pip("install", "torch", env={"LTT_INDEX_URL": f"{pytorch_index.url}/whl/cu126"})
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == "2.14.1+cu126"
+    assert "names a backend page; using" in result.output and "cu126 as the backend" in result.output
 
 
 # --------------------------------------------------------------------------- supply chain

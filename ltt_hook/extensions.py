@@ -1,0 +1,624 @@
+"""Extension packages built against torch: the publishers' per-torch wheel pages.
+
+PyG's ``torch-scatter``, DGL's ``dgl``, OpenMMLab's ``mmcv`` and others publish one wheel per
+torch release and backend on their own find-links pages. For such a project, the hook adds the
+one page made for the torch the environment runs with (the installed torch the run keeps, else
+the torch this run installs, else the torch ``pip install torch`` would install) as a
+find-links page for that project only, the way a user would spell ``-f`` by hand.
+
+The table (:data:`SOURCES`) is plain data with a public source per row. Users add their own in
+``[ltt] extensions`` and point a row at a mirror with ``[ltt] extension-mirrors``
+(``LTT_EXTENSIONS`` / ``LTT_EXTENSION_MIRRORS``). Templates know four fields: ``{major}``,
+``{minor}`` (of the torch release), ``{torch}`` (``{major}.{minor}.0``) and ``{backend}``
+(``cu124``, ``cpu``).
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import os
+import string
+import sys
+import weakref
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from urllib.parse import urlsplit
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from . import data
+from .backends import Backend, backend_from_label, parse_backend
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .config import Config
+    from .run import Run
+
+__all__ = ["SOURCES", "Source", "Target", "parse_extensions", "parse_mirrors", "sources", "source_for",
+           "page_url", "expected_label", "target_torch", "page_for", "after_lookup", "prefers_page",
+           "replaced_torch", "check", "report", "render", "export"]
+
+logger = logging.getLogger("ltt_hook")
+
+#: The publishers' pages, one row per publisher. ``base`` is what ``extension-mirrors`` replaces;
+#: ``page`` (and ``cpu-page`` where the CPU page is shaped differently) is below it; ``label``
+#: is the local version label of its wheels (absent: the wheels carry none); ``backends`` are the
+#: backend families it builds (a torch of another family gets no page).
+SOURCES: Tuple[Dict[str, str], ...] = (
+    {
+        "id": "pyg",
+        "publisher": "PyG",
+        "projects": "torch-scatter torch-sparse torch-cluster torch-spline-conv pyg-lib",
+        "base": "https://data.pyg.org/whl",
+        "page": "torch-{torch}+{backend}.html",
+        "label": "pt{major}{minor}{backend}",
+        "backends": "cpu cuda",
+        # One page per torch minor: torch 2.5.x uses torch-2.5.0.
+        "source": "PyG installation docs, 'Additional Libraries' "
+                  "(pytorch-geometric.readthedocs.io/en/latest/install/installation.html) and the "
+                  "pyg-team/pytorch_geometric README: pip install pyg_lib torch_scatter torch_sparse "
+                  "torch_cluster torch_spline_conv -f https://data.pyg.org/whl/torch-${TORCH}+${CUDA}.html; "
+                  "labels such as torch_scatter-2.1.2+pt21cu121",
+    },
+    {
+        "id": "dgl",
+        "publisher": "DGL",
+        "projects": "dgl",
+        "base": "https://data.dgl.ai/wheels",
+        "page": "torch-{major}.{minor}/{backend}/repo.html",
+        "cpu-page": "torch-{major}.{minor}/repo.html",
+        "label": "{backend}",
+        "backends": "cpu cuda",
+        "source": "DGL 'Get Started' page (www.dgl.ai/pages/start.html): pip install dgl -f "
+                  "https://data.dgl.ai/wheels/torch-2.4/cu124/repo.html (CPU: torch-2.4/repo.html); "
+                  "wheels labelled +cu124",
+    },
+    {
+        "id": "openmmlab",
+        "publisher": "OpenMMLab",
+        "projects": "mmcv mmcv-full",
+        "base": "https://download.openmmlab.com/mmcv/dist",
+        "page": "{backend}/torch{major}.{minor}/index.html",
+        "backends": "cpu cuda",
+        "source": "mmcv installation docs (mmcv.readthedocs.io/en/latest/get_started/installation.html): "
+                  "pip install mmcv==2.1.0 -f https://download.openmmlab.com/mmcv/dist/cu121/torch2.1/index.html; "
+                  "wheels carry no label",
+    },
+    {
+        "id": "detectron2",
+        "publisher": "Detectron2",
+        "projects": "detectron2",
+        "base": "https://dl.fbaipublicfiles.com/detectron2/wheels",
+        "page": "{backend}/torch{major}.{minor}/index.html",
+        "label": "{backend}",
+        "backends": "cpu cuda",
+        "source": "facebookresearch/detectron2 INSTALL.md, 'Install Pre-Built Detectron2': python -m pip "
+                  "install detectron2 -f https://dl.fbaipublicfiles.com/detectron2/wheels/cu113/torch1.10/index.html "
+                  "(pages up to torch 1.10)",
+    },
+)
+
+#: Older torch releases probed for a page when the target release has none (requests).
+PROBE_BUDGET = 3
+_FIELDS = {"torch", "major", "minor", "backend"}
+_FAMILIES = {"cpu", "cuda", "rocm", "xpu"}
+
+
+def _config_error(message: str) -> Exception:
+    from .config import ConfigError
+
+    return ConfigError(message)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One publisher's (or the user's) pages."""
+
+    id: str
+    publisher: str
+    projects: Tuple[str, ...]
+    base: str
+    page: str
+    cpu_page: Optional[str] = None
+    label: Optional[str] = None
+    backends: Tuple[str, ...] = ("cpu", "cuda")
+    source: str = ""
+
+    def serves(self, backend: Backend) -> bool:
+        return backend.family in self.backends
+
+
+def _row(row: Mapping[str, str]) -> Source:
+    return Source(id=row["id"], publisher=row["publisher"],
+                  projects=tuple(canonicalize_name(p) for p in row["projects"].split()),
+                  base=row["base"], page=row["page"], cpu_page=row.get("cpu-page"), label=row.get("label"),
+                  backends=tuple(row["backends"].split()), source=row["source"])
+
+
+TABLE: Tuple[Source, ...] = tuple(_row(r) for r in SOURCES)
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def _check_template(text: str, what: str, origin: str) -> str:
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as exc:
+        raise _config_error(f"ltt-hook: {origin}: {what} {text!r} is not a template ({exc})") from None
+    unknown = names - _FIELDS
+    if unknown:
+        raise _config_error(f"ltt-hook: {origin}: {what} {text!r} uses {', '.join(sorted(unknown))}; "
+                            "templates know {torch}, {major}, {minor} and {backend}")
+    return text
+
+
+def _check_url(text: str, origin: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+        raise _config_error(f"ltt-hook: {origin}: {text!r} is not an http(s):// or file:// URL")
+    return text
+
+
+def parse_extensions(value: str, origin: str) -> Tuple[Source, ...]:
+    """``[ltt] extensions``: one source per line (or ``;``-separated):
+    ``PROJECT[,PROJECT...] = URL-TEMPLATE [label=TEMPLATE] [cpu=URL-TEMPLATE] [backends=cpu,cuda]``."""
+    from .run import PYTORCH
+
+    found: List[Source] = []
+    for n, entry in enumerate((e.strip() for e in value.replace(";", "\n").splitlines()), 1):
+        if not entry or entry.startswith("#"):
+            continue
+        names, sep, rest = entry.partition("=")
+        tokens = rest.split()
+        projects = tuple(canonicalize_name(p) for p in names.replace(",", " ").split())
+        if not sep or not projects or not tokens:
+            raise _config_error(f"ltt-hook: {origin} line {n} is {entry!r}, not "
+                                "'PROJECT[,PROJECT...] = URL-TEMPLATE [label=TEMPLATE] [cpu=URL-TEMPLATE]'")
+        family = [p for p in projects if p in PYTORCH]
+        if family:
+            raise _config_error(f"ltt-hook: {origin}: {', '.join(family)} belongs to the PyTorch index "
+                                "and cannot have an extension page")
+        url = _check_template(_check_url(tokens[0], origin), "URL", origin)
+        options: Dict[str, str] = {}
+        for token in tokens[1:]:
+            key, eq, val = token.partition("=")
+            if not eq or key not in ("label", "cpu", "backends"):
+                raise _config_error(f"ltt-hook: {origin}: {token!r} is not label=, cpu= or backends=")
+            options[key] = val
+        backends = tuple(b for b in options.get("backends", "cpu,cuda").replace(",", " ").split())
+        if not backends or set(backends) - _FAMILIES:
+            raise _config_error(f"ltt-hook: {origin}: backends={options.get('backends')!r}; "
+                                f"accepted: a comma-separated list of {', '.join(sorted(_FAMILIES))}")
+        cpu = options.get("cpu")
+        label = options.get("label") or None
+        found.append(Source(id=f"user{n}", publisher=f"{origin} line {n}", projects=projects, base="",
+                            page=url, cpu_page=_check_template(_check_url(cpu, origin), "URL", origin) if cpu else None,
+                            label=_check_template(label, "label", origin) if label and label != "none" else None,
+                            backends=backends, source=origin))
+    return tuple(found)
+
+
+def parse_mirrors(value: str, origin: str) -> Dict[str, str]:
+    """``[ltt] extension-mirrors``: ``ID=BASE-URL`` pairs (``pyg=https://mirror.example/pyg/whl``)."""
+    ids = {s.id for s in TABLE}
+    mirrors: Dict[str, str] = {}
+    for token in value.replace(";", " ").split():
+        key, eq, url = token.partition("=")
+        if not eq or key not in ids:
+            raise _config_error(f"ltt-hook: {origin}: {token!r} is not ID=BASE-URL with ID one of "
+                                f"{', '.join(sorted(ids))}")
+        mirrors[key] = _check_url(url.rstrip("/"), origin)
+    return mirrors
+
+
+def _settings(cfg: Config) -> Tuple[Tuple[Source, ...], Dict[str, str]]:
+    user = getattr(cfg, "extensions", ()) or ()
+    mirrors = getattr(cfg, "extension_mirrors", {}) or {}
+    return tuple(user), dict(mirrors)
+
+
+def sources(cfg: Config) -> List[Source]:
+    """The user's sources first (they win for their projects), then the table's, mirrors applied."""
+    user, mirrors = _settings(cfg)
+    return [*user, *(replace(s, base=mirrors.get(s.id, s.base)) for s in TABLE)]
+
+
+def source_for(cfg: Config, project: str) -> Optional[Source]:
+    name = canonicalize_name(project)
+    return next((s for s in sources(cfg) if name in s.projects), None)
+
+
+def _fields(release: Version, backend: Backend) -> Dict[str, str]:
+    return {"major": str(release.major), "minor": str(release.minor),
+            "torch": f"{release.major}.{release.minor}.0", "backend": backend.name}
+
+
+def page_url(source: Source, release: Version, backend: Backend) -> Optional[str]:
+    """The page of ``source`` for torch ``release`` (``2.5``) built for ``backend``; None when
+    the publisher builds nothing for that backend family."""
+    if not source.serves(backend):
+        return None
+    template = source.cpu_page if backend.name == "cpu" and source.cpu_page else source.page
+    path = template.format(**_fields(release, backend))
+    return f"{source.base}/{path}" if source.base else path
+
+
+def expected_label(source: Source, release: Version, backend: Backend) -> Optional[str]:
+    """The local label ``source``'s wheels for that torch carry (``pt25cu124``); None: none."""
+    if source.label is None:
+        return None
+    return str(Version(f"0+{source.label.format(**_fields(release, backend))}").local)
+
+
+# --------------------------------------------------------------------------- the torch that decides
+
+
+@dataclass(frozen=True)
+class Target:
+    """The torch an extension must be built for."""
+
+    release: Version  # major.minor
+    backend: Backend
+    why: str
+    version: Optional[Version] = None
+
+    def __str__(self) -> str:
+        return f"{self.release}+{self.backend.name}"
+
+
+def installed_torch() -> Optional[Version]:
+    try:
+        return Version(importlib.metadata.version("torch"))
+    except Exception:
+        return None
+
+
+def _label_of_torch(version: Version) -> Backend:
+    """An installed torch's backend: its label, else (PyPI's unlabelled build) PyPI's flavour."""
+    label = backend_from_label(version.local)
+    if label is not None:
+        return label
+    import platform
+
+    flavour = data.PYPI_CUDA_FLAVOUR.get(f"{version.major}.{version.minor}")
+    if flavour and platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64"):
+        return parse_backend(flavour)
+    return parse_backend("cpu")
+
+
+def _release(version: Version) -> Version:
+    return Version(f"{version.major}.{version.minor}")
+
+
+def _python_fits(release: str) -> bool:
+    low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
+    return low <= sys.version_info[:2] <= high
+
+
+def _public(specifiers: Mapping[str, Sequence[Any]]) -> Dict[str, Tuple[SpecifierSet, ...]]:
+    """The specifiers without local labels (``==2.5.1+cu118`` admits the 2.5 release)."""
+    return {project: tuple(SpecifierSet(",".join(str(s).split("+", 1)[0] for s in spec)) for spec in specs)
+            for project, specs in specifiers.items()}
+
+
+def _newest_release(specifiers: Mapping[str, Sequence[Any]], backend: Backend) -> Optional[Version]:
+    from .decision import admits_release
+
+    specifiers = _public(specifiers)
+    fitting = [r for r in data.RELEASE_BACKENDS if _python_fits(r) and admits_release(r, specifiers)]
+    with_backend = [r for r in fitting if backend.name in data.RELEASE_BACKENDS[r].split()]
+    pool = with_backend or fitting
+    return Version(max(pool, key=Version)) if pool else None
+
+
+def _from_decision(decision: Any, specifiers: Mapping[str, Sequence[Any]], why: str) -> Optional[Target]:
+    if decision.off or decision.expected is None:
+        return None
+    release_text, backend = decision.expected
+    try:
+        release = Version(release_text)
+    except InvalidVersion:  # nightly/test: no publisher builds for those
+        return None
+    if decision.fixed is not None:
+        found = _newest_release(specifiers, backend)
+        if found is None:
+            return None
+        release = found
+    return Target(release, backend, why)
+
+
+def target_torch(run: Run, index_urls: List[str]) -> Optional[Target]:
+    """The torch the extensions of this run must fit: the installed torch when the run keeps
+    it, else the torch the run installs (the decision's), else the one the hook would install."""
+    installed = installed_torch()
+    opts = run.options
+    requested = "torch" in run.requested
+    specs = [s for s in run.specifiers.get("torch", [])]
+    if installed is not None:
+        replaces = requested and (getattr(opts, "upgrade", False) or getattr(opts, "force_reinstall", False)
+                                  or getattr(opts, "ignore_installed", False)
+                                  or not all(s.contains(installed, prereleases=True) for s in specs))
+        if not replaces:
+            return Target(_release(installed), _label_of_torch(installed), f"the installed torch {installed}",
+                          installed)
+    decision = run.decision(index_urls)
+    why = "the torch this run installs" if requested else "the torch `pip install torch` would install"
+    return _from_decision(decision, run.request(index_urls).specifiers, why)
+
+
+# --------------------------------------------------------------------------- inside pip
+
+
+@dataclass
+class _RunState:
+    pages: Dict[str, Tuple[str, Source, Target]] = field(default_factory=dict)
+    noted: Dict[str, bool] = field(default_factory=dict)
+
+
+_STATE: weakref.WeakKeyDictionary[Any, _RunState] = weakref.WeakKeyDictionary()
+
+
+def _state(run: Any) -> _RunState:
+    state = _STATE.get(run)
+    if state is None:
+        state = _STATE[run] = _RunState()
+    return state
+
+
+def _redact(url: str) -> str:
+    from .config import redact
+
+    return redact(url)
+
+
+def _user_gave_page(source: Source, scope: Any) -> bool:
+    """The user already names this publisher's pages: their choice stands."""
+    base = (source.base or source.page.split("{", 1)[0]).rstrip("/")
+    locations = list(getattr(scope, "find_links", []) or []) + list(getattr(scope, "index_urls", []) or [])
+    return any(str(loc).startswith(base) for loc in locations)
+
+
+def page_for(run: Run, project: str, collector: Any) -> Optional[str]:
+    """``LinkCollector.collect_sources`` for an extension project: the page to add as a
+    find-links page for this project only; None leaves pip alone. A page that is not HTTPS
+    (nor under --trusted-host, nor loopback) stops pip, as the PyTorch index does."""
+    source = source_for(run.config, project)
+    scope = collector.search_scope
+    if source is None or getattr(scope, "no_index", False) or _user_gave_page(source, scope):
+        return None
+    if project in run.hashed:
+        return None
+    state = _state(run)
+    if project in state.pages:
+        return state.pages[project][0]
+    target = target_torch(run, list(scope.index_urls))
+    if target is None:
+        return None
+    url = page_url(source, target.release, target.backend)
+    if url is None:
+        logger.log(15, "ltt-hook: %s publishes no %s builds of %s; %s comes from your indexes",
+                   source.publisher, target.backend.family, project, project)
+        return None
+    from pip._internal.models.link import Link
+
+    from .safety import stop
+
+    if not collector.session.is_secure_origin(Link(url)):
+        origin = "your [ltt] extensions" if not source.base else source.publisher
+        raise stop(f"ltt-hook: the extension page {_redact(url)} ({origin}) is not HTTPS; add --trusted-host "
+                   "for its host if you trust it. Nothing was installed.")
+    state.pages[project] = (url, source, target)
+    logger.log(15, "ltt-hook: %s is also looked up on %s, built for torch %s (%s)", project, _redact(url),
+               target, target.why)
+    return url
+
+
+def _outcome(url: str) -> Optional[Tuple[str, str]]:
+    from .run import PAGES
+
+    for candidate in (url, url.replace("+", "%2B")):
+        found = PAGES.get(candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _probe(session: Any, url: str) -> bool:
+    from .run import index_page_problem
+
+    try:
+        response = session.get(url, headers={"Accept": "text/html"}, timeout=15)
+    except Exception:
+        return False
+    return bool(response.status_code == 200 and index_page_problem(response.content or b"") is None)
+
+
+def newest_page(session: Any, source: Source, target: Target) -> Optional[Tuple[Version, str]]:
+    """The newest older torch release with a page for this backend (PROBE_BUDGET requests at most)."""
+    older = sorted((Version(r) for r in data.RELEASE_BACKENDS
+                    if Version(r) < target.release
+                    and (target.backend.name == "cpu" or target.backend.name in data.RELEASE_BACKENDS[r].split())),
+                   reverse=True)
+    for release in older[:PROBE_BUDGET]:
+        url = page_url(source, release, target.backend)
+        if url is not None and _probe(session, url):
+            return release, url
+    return None
+
+
+def after_lookup(run: Run, project: str, session: Any) -> None:
+    """``PackageFinder.find_all_candidates``: a page that could not be read stops pip; a
+    missing page (no wheels for that torch yet) gets one line, and pip goes on with the
+    user's indexes."""
+    from .safety import note_once, stop
+
+    chosen = _state(run).pages.get(project)
+    if chosen is None:
+        return
+    url, source, target = chosen
+    outcome = _outcome(url)
+    if outcome is None or outcome[0] == "ok":
+        return
+    if outcome[0] == "failed":
+        raise stop(f"ltt-hook: could not read the extension page {_redact(url)}: {outcome[1]}. Nothing was "
+                   f"installed; {project} is not taken from other pages instead.")
+    key = f"extension-missing:{url}"
+    if key in _state(run).noted:
+        return
+    _state(run).noted[key] = True
+    newest = newest_page(session, source, target)
+    found = (f"the newest torch release with one is {newest[0]} ({_redact(newest[1])})" if newest
+             else f"none of the {PROBE_BUDGET} torch releases before it has one either")
+    note_once(key, "ltt-hook: %s has no page for torch %s yet (%s answered %s); %s. pip continues with your "
+              "indexes, where %s may have no prebuilt wheel for this torch (a source build needs a compiler "
+              "and, for GPU code, the CUDA toolkit).", source.publisher, target, _redact(url), outcome[1],
+              found, project)
+
+
+def prefers_page(run: Optional[Run], project: str) -> Optional[str]:
+    """The page whose builds pip should rank first for ``project`` in this run, if any."""
+    if run is None:
+        return None
+    chosen = _state(run).pages.get(canonicalize_name(project))
+    return chosen[0] if chosen else None
+
+
+def from_page(link: Any, page: str) -> bool:
+    comes_from = getattr(link, "comes_from", None)
+    url = getattr(comes_from, "url", comes_from)
+    if not isinstance(url, str):
+        return False
+    url = url.split("#", 1)[0]
+    return url in (page, page.replace("+", "%2B"))
+
+
+# --------------------------------------------------------------------------- torch replaced
+
+
+def _installed_extensions(cfg: Config) -> List[Tuple[str, Version, Source]]:
+    found: List[Tuple[str, Version, Source]] = []
+    for source in sources(cfg):
+        for project in source.projects:
+            try:
+                version = Version(importlib.metadata.version(project))
+            except Exception:
+                continue
+            if all(p != project for p, _, _ in found):
+                found.append((project, version, source))
+    return found
+
+
+def _mismatch(version: Version, source: Source, torch: Version) -> Optional[str]:
+    """Why an installed extension does not fit ``torch``; None when it does or cannot be told."""
+    if source.label is None or not version.local:
+        return None
+    wanted = expected_label(source, _release(torch), _label_of_torch(torch))
+    if wanted is None or version.local == wanted:
+        return None
+    return f"built for +{version.local}, torch {torch} needs +{wanted}"
+
+
+def replaced_torch(run: Optional[Run], requirement_set: Any) -> None:
+    """After pip's resolver: when the run replaces torch (release or backend), name in one line
+    the installed extensions built for the old torch, with the command that rebuilds them."""
+    installed = installed_torch()
+    if run is None or installed is None:
+        return
+    requirements = getattr(requirement_set, "requirements", {}) or {}
+    ireq = requirements.get("torch")
+    link = getattr(ireq, "link", None)
+    if ireq is None or link is None or not getattr(link, "is_wheel", False):
+        return
+    try:
+        new = parse_wheel_filename(link.filename)[1]
+    except Exception:
+        return
+    if (_release(new), _label_of_torch(new)) == (_release(installed), _label_of_torch(installed)):
+        return
+    stale = []
+    for project, version, source in _installed_extensions(run.config):
+        if project in requirements:  # reinstalled by this run
+            continue
+        if source.label is None or not version.local or _mismatch(version, source, new):
+            stale.append((project, version))
+    if not stale:
+        return
+    from .safety import note_once
+
+    names = " ".join(p for p, _ in stale)
+    note_once("extensions-replaced", "ltt-hook: this run replaces torch %s with %s; %s %s built for the old "
+              "torch. Reinstall for the new one afterwards: %s -m pip install --force-reinstall --no-deps %s",
+              installed, new, ", ".join(f"{p} {v}" for p, v in stale), "was" if len(stale) == 1 else "were",
+              os.path.basename(sys.executable), names, level=logging.WARNING)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def check(cfg: Config) -> Tuple[bool, List[str]]:
+    """``python -m ltt_hook check``: installed extensions whose label does not match the torch."""
+    torch = installed_torch()
+    if torch is None:
+        return True, []
+    bad, lines = [], []
+    for project, version, source in _installed_extensions(cfg):
+        why = _mismatch(version, source, torch)
+        if why:
+            bad.append(project)
+            lines.append(f"{project} {version} does not match the installed torch: {why}.")
+        elif source.label is not None and version.local:
+            lines.append(f"{project} {version} matches the installed torch.")
+    if bad:
+        lines.append(f"Fix: {os.path.basename(sys.executable)} -m pip install --force-reinstall --no-deps "
+                     + " ".join(bad))
+    return not bad, lines
+
+
+def report(cfg: Config, decision: Any) -> Dict[str, Any]:
+    """The extension sources that apply to this environment, as plain data."""
+    torch = installed_torch()
+    if torch is not None:
+        target: Optional[Target] = Target(_release(torch), _label_of_torch(torch), f"the installed torch {torch}")
+    else:
+        target = _from_decision(decision, {}, "the torch `pip install torch` would install")
+    pages = []
+    for source in sources(cfg):
+        url = page_url(source, target.release, target.backend) if target else None
+        pages.append({"publisher": source.publisher, "projects": list(source.projects),
+                      "page": _redact(url) if url else None})
+    return {"torch": str(target) if target else None, "why": target.why if target else None, "sources": pages}
+
+
+def render(info: Optional[Mapping[str, Any]]) -> List[str]:
+    if not info or not info.get("torch"):
+        return []
+    lines = ["", f"Extension pages for torch {info['torch']} ({info['why']}):"]
+    for s in info["sources"]:
+        where = s["page"] or "no builds for this backend"
+        lines.append(f"  {s['publisher']}: {', '.join(s['projects'])}: {where}")
+    return lines
+
+
+def export(cfg: Config, installs: Sequence[Mapping[str, Any]],
+           torch_pin: Optional[str]) -> Tuple[List[str], Dict[NormalizedName, str]]:
+    """For ``python -m ltt_hook requirements``: the ``--find-links`` lines and the pins of the
+    extension projects among pip's ``installs`` (its ``--report``)."""
+    torch = Version(torch_pin) if torch_pin else installed_torch()
+    if torch is None:
+        return [], {}
+    links: List[str] = []
+    pins: Dict[NormalizedName, str] = {}
+    for item in installs:
+        meta = item.get("metadata", {})
+        project = canonicalize_name(str(meta.get("name", "")))
+        source = source_for(cfg, project)
+        if source is None:
+            continue
+        pins[project] = str(meta.get("version"))
+        url = page_url(source, _release(torch), _label_of_torch(torch))
+        if url and f"--find-links {_redact(url)}" not in links:
+            links.append(f"--find-links {_redact(url)}")
+    return links, pins
