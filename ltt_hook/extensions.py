@@ -336,11 +336,11 @@ def target_torch(run: Run, index_urls: List[str]) -> Optional[Target]:
     installed = installed_torch()
     opts = run.options
     requested = "torch" in run.requested
-    specs = [s for s in run.specifiers.get("torch", [])]
+    specs = list(run.specifiers.get("torch", []))  # pip's own SpecifierSets
     if installed is not None:
         replaces = requested and (getattr(opts, "upgrade", False) or getattr(opts, "force_reinstall", False)
                                   or getattr(opts, "ignore_installed", False)
-                                  or not all(s.contains(installed, prereleases=True) for s in specs))
+                                  or not all(s.contains(str(installed), prereleases=True) for s in specs))
         if not replaces:
             return Target(_release(installed), _label_of_torch(installed), f"the installed torch {installed}",
                           installed)

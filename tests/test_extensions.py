@@ -129,6 +129,10 @@ def test_the_installed_torch_decides_for_pyg_dgl_and_mmcv(torch_25_venv, ext_ser
     assert pages == ["/dgl/wheels/torch-2.5/cu124/repo.html", "/openmmlab/mmcv/dist/cu124/torch2.5/index.html",
                      "/pyg/whl/torch-2.5.0+cu124.html"]
     assert "ltt-hook" not in result.output
+    # torch named again, and the installed one satisfies it: pip keeps it, and it decides.
+    again = torch_25_venv.pip("install", "torch>=2.5,<2.6", "torch-scatter")
+    assert again.returncode == 0, again.output
+    assert again.chosen["torch-scatter"] == "2.1.2+pt25cu124" and "torch" not in again.chosen
 
 
 @pytest.mark.parametrize("requirement, machine, label", [
