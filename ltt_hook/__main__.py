@@ -70,7 +70,7 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
         "newest_release": release,
         "backends": backends,
         "consulted_pages": [config_mod.redact(f"{cfg.channel_url}/{b.name}") for b in decision.plan],
-        "notes": list(decision.notes),
+        "notes": list(decision.warnings + decision.notes),
         "choice": {"torch": release, "backend": chosen,
                    "index": config_mod.redact(f"{cfg.channel_url}/{chosen}") if chosen else None},
         "extensions": extensions.report(cfg, decision),

@@ -28,6 +28,8 @@ def _script_is_pip(path):
             name = name[: -len(suffix)]
     if name in ("pip", "pip3", "__pip-runner__.py") or name.endswith(".pyz"):
         return True
+    if name in ("pip-compile", "pip-sync"):  # pip-tools drives pip's finder in-process
+        return True
     return name.startswith("pip3.") and name[5:].isdigit()
 
 
@@ -77,7 +79,7 @@ def may_be_pip():
         orig = getattr(sys, "orig_argv", None)
         if orig is None:
             return True
-        return module_of(orig[1:]) == "pip"
+        return module_of(orig[1:]) in ("pip", "piptools")
     if first == "-c":  # runpy.run_module("pip") and similar in-process uses
         return True
     return _script_is_pip(first) or os.path.basename(os.path.dirname(first)) == "pip"
@@ -92,7 +94,7 @@ def pip_is_the_program():
     """
     main = sys.modules.get("__main__")
     spec = getattr(main, "__spec__", None)
-    if spec is not None and getattr(spec, "name", None) == "pip.__main__":
+    if spec is not None and getattr(spec, "name", None) in ("pip.__main__", "piptools.__main__"):
         return True
     paths = (getattr(main, "__file__", None), (sys.argv or [""])[0])
     return any(path and _script_is_pip(path) for path in paths)

@@ -78,6 +78,8 @@ class Decision:
     expected: Optional[Tuple[str, Backend]] = None
     #: Lines worth saying (an explicit backend this machine cannot run, a GPU build over CPU).
     notes: Tuple[str, ...] = ()
+    #: Lines that must be seen even with ``-q`` (an explicit backend this machine cannot run).
+    warnings: Tuple[str, ...] = ()
     _verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = field(default_factory=dict, repr=False)
 
     @property
@@ -194,12 +196,11 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
                 notes.append(f"ltt-hook: {fixed_by} asks for {','.join(b.name for b in fixed)}, which this "
                              f"machine cannot run: {'; '.join(reasons)}; installing it as asked.")
         return Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
-                        expected=(max(data.RELEASE_BACKENDS, key=Version), fixed[0]), notes=tuple(notes))
+                        expected=(max(data.RELEASE_BACKENDS, key=Version), fixed[0]), warnings=tuple(notes))
     if request.cross_target:
-        note = ("ltt-hook: --platform targets another machine, which ltt-hook cannot probe: PyTorch packages "
-                "are its CPU builds from the PyTorch index; set LTT_PYTORCH_COMPUTATION_BACKEND (or "
-                "--pytorch-computation-backend) to choose the target's backend")
-        return Decision(channel, fixed=(CPU,), fixed_by="--platform (a machine ltt-hook cannot probe)", plan=(CPU,),
+        note = ("--platform targets another machine, which ltt-hook cannot probe; set "
+                "LTT_PYTORCH_COMPUTATION_BACKEND (or --pytorch-computation-backend) to choose its backend")
+        return Decision(channel, fixed=(CPU,), fixed_by="--platform", plan=(CPU,),
                         expected=(max(data.RELEASE_BACKENDS, key=Version), CPU), notes=(note,))
     assert machine is not None
     return _machine_decides(channel, machine, request)

@@ -243,6 +243,37 @@ class Run:
             return f"the PyTorch index has no page for {project} ({_redact(url)} answered {detail})"
         return None
 
+    def first_page_read(self, project: str) -> Optional[str]:
+        """The first of ``project``'s pages that answered (fixed backends read them all)."""
+        for url in self.redirected.get(project, []):
+            outcome = PAGES.get(url)
+            if outcome is not None and outcome[0] == "ok":
+                return url
+        return None
+
+    def what_happened(self, page: str) -> str:
+        """The one line of a pip run that resolves a PyTorch project: the backend, what chose
+        it (the GPUs and driver, or the setting), and the index page."""
+        decision = self._decision
+        backend = backend_from_url(page)
+        name = backend.name if backend else "this index's builds"
+        index = _redact(page.rstrip("/").rsplit("/", 1)[0] if page.rstrip("/").endswith(tuple(PYTORCH)) else page)
+        if decision is None:
+            why = ""
+        elif decision.fixed is not None:
+            why = f" ({decision.fixed_by})"
+        elif decision.machine is not None and decision.machine.gpus:
+            gpus = ", ".join(sorted({g.name for g in decision.machine.gpus}))
+            driver = decision.machine.nvidia_driver
+            why = f" for {gpus}" + (f" (NVIDIA driver {driver})" if driver else "")
+        else:
+            why = " (no GPU that PyTorch can use was found)"
+        notes = "".join(f"; {note}" for note in decision.notes) if decision is not None else ""
+        if compiling():
+            notes += (f"; pip-compile pins them, so where ltt-hook is not installed add `--extra-index-url "
+                      f"{index}` to requirements.in (or use `python -m ltt_hook requirements`)")
+        return f"ltt-hook: PyTorch packages are {name} builds{why}, from {index}{notes}."
+
     def backend_of(self, project: str, version: Version, link: Any) -> Optional[Backend]:
         """A build's backend: its local label, else its PyTorch index page, else (for an
         unlabelled torch found elsewhere, i.e. PyPI's build) PyPI's CUDA flavour."""
@@ -315,8 +346,17 @@ def allow_prereleases(evaluator: Any, project: str) -> None:
         evaluator._allow_all_prereleases = True
 
 
+def compiling() -> bool:
+    """Whether pip-tools' pip-compile is the program (it writes pins for other machines too)."""
+    main = sys.modules.get("__main__")
+    spec = getattr(getattr(main, "__spec__", None), "name", "") or ""
+    script = (sys.argv or [""])[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
+    return spec.startswith("piptools") and "compile" in sys.argv[1:2] or script.startswith("pip-compile")
+
+
 def log_decision(run: Run, decision: Decision) -> None:
-    """The decision block at ``-v``; its notes at the default verbosity."""
+    """The decision block at ``-v``; its warnings at every verbosity (its notes go into the one
+    line that says what happened, :meth:`Run.what_happened`)."""
     lines = ["ltt-hook decision:"]
     if decision.off:
         lines.append(f"  off: {decision.off}")
@@ -331,9 +371,8 @@ def log_decision(run: Run, decision: Decision) -> None:
         names = ", ".join(b.name for b in decision.plan)
         lines.append(f"  pages ({order}): {names} on {_redact(run.config.channel_url)}")
     logger.log(VERBOSE, "\n".join(lines))
-    for note in decision.notes:
-        note_once(note, "%s", note if note.startswith("ltt-hook") else f"ltt-hook: {note}.",
-                  level=logging.WARNING if "cannot" in note else logging.INFO)
+    for warning in decision.warnings:
+        note_once(warning, "%s", warning, level=logging.WARNING)
 
 
 

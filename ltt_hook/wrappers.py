@@ -16,7 +16,7 @@ from typing import Any, Callable, List, Optional
 from packaging.utils import canonicalize_name
 
 from . import config as config_mod, data, detection, extensions, options as pip_options
-from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, note_requirements
+from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, compiling, note_requirements
 from .safety import STATE, PipCall, note_once, stop
 from .selection import sort_key
 
@@ -190,6 +190,8 @@ class FallbackSource:
         self._sources = sources
         self._serves = serves
         self._next = 0
+        #: The page that served the request (its URL), once one did.
+        self.served: Optional[str] = None
         #: Whether :meth:`more` added candidates to what pip found at first.
         self.extended = False
 
@@ -203,6 +205,7 @@ class FallbackSource:
             self._next += 1
             found = list(source.page_candidates())
             if self._next == len(self._sources) or any(serves(candidate) for candidate in found):
+                self.served = getattr(source.link, "url", None) if found else self.served
                 return found
         return []
 
@@ -257,6 +260,12 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
         _stop_on_page_problem(run, name)
         if name in run.chains:
             run.found[name] = result  # pip keeps this very list: later pages extend it in place
+        if result and name in data.BACKEND_BUILT and name in run.redirected:
+            chain = run.chains.get(name)
+            served = chain.served if chain is not None else run.first_page_read(name)
+            if served:  # pip-compile shows no INFO lines of pip's: say it as a warning there
+                note_once("said", "%s", run.what_happened(served),
+                          level=logging.WARNING if compiling() else logging.INFO)
     return result
 
 
@@ -275,21 +284,31 @@ def find_best_candidate(pip: PipCall, self: Any, project_name: str, specifier: A
     name = canonicalize_name(project_name)
     chain = run.chains.get(name) if run is not None else None
     found = run.found.get(name) if run is not None else None
-    if chain is None or found is None or (result.applicable_candidates and not chain.extended):
+    if chain is None or found is None or (_applicable(result) and not chain.extended):
         return result
-    if not result.applicable_candidates:
+
+    def best_of_found() -> Any:
+        evaluator = self.make_candidate_evaluator(project_name=project_name, specifier=specifier, hashes=hashes)
+        return evaluator.compute_best_candidate(found)
+
+    best = best_of_found() if chain.extended else result
+    while not _applicable(best):
         more = chain.more(lambda c: specifier is None or bool(specifier.contains(str(c.version), prereleases=True)))
         assert run is not None
         _stop_on_page_problem(run, name)
+        if not more:
+            break
         found.extend(more)
-    if not chain.extended:
-        return result
-    evaluator = self.make_candidate_evaluator(project_name=project_name, specifier=specifier, hashes=hashes)
-    best = evaluator.compute_best_candidate(found)
+        best = best_of_found()
     cache = getattr(self, "_best_candidates", None)  # pip 26's cache of this method
     if isinstance(cache, dict):
         cache[project_name, specifier, hashes] = best
     return best
+
+
+def _applicable(result: Any) -> bool:
+    return bool(getattr(result, "applicable_candidates", None)  # pip 24.1+
+                or getattr(result, "_applicable_candidates", None))  # pip 22.3 - 24.0
 
 
 def resolve(pip: PipCall, self: Any, root_reqs: Any, check_supported_wheels: Any) -> Any:

@@ -98,7 +98,10 @@ def test_driver_470_prefers_an_older_gpu_build_over_a_newer_cpu_build(hook_venv,
     assert result.chosen["torchvision"] == "0.22.1+cu118"
     note = [line for line in result.output.splitlines() if "ltt-hook:" in line]
     newest = ".".join(TORCH.split(".")[:2])
-    assert len(note) == 1 and f"torch {newest} exists for this machine only as a CPU build" in note[0], result.output
+    # One line says what happened, and why a GPU build of an older release won.
+    assert len(note) == 1 and note[0].startswith("ltt-hook: PyTorch packages are cu118 builds for Tesla T4 "
+                                                 "(NVIDIA driver 470.256.02), from "), result.output
+    assert f"torch {newest} exists for this machine only as a CPU build" in note[0]
     assert "choosing torch 2.7+cu118" in note[0]
     # The same machine, the same answer everywhere: the report and every export.
     env = nvidia("470.256.02", T4)
@@ -267,3 +270,17 @@ def test_bad_value_stops_pip_with_one_line_and_installs_nothing(fresh_venv, env,
     if config:
         assert str(conf) in errors[0]
     assert fresh_venv.installed() == before
+
+
+def test_one_line_says_which_backend_was_chosen_why_and_from_where(hook_venv, nvidia, pytorch_index):
+    best = NEWEST_BUILDS[newest_release().torch][0]
+    result = hook_venv.pip("install", "torch", env=nvidia("550.54.14", RTX_3090))
+    said = [line for line in result.output.splitlines() if "ltt-hook" in line]
+    assert said == [f"ltt-hook: PyTorch packages are {best} builds for NVIDIA GeForce RTX 3090 (NVIDIA driver "
+                    f"550.54.14), from {pytorch_index.url}/whl/{best}."], result.output
+    cpu = hook_venv.pip("install", "torch")
+    assert [line for line in cpu.output.splitlines() if "ltt-hook" in line] == [
+        f"ltt-hook: PyTorch packages are cpu builds (no GPU that PyTorch can use was found), from "
+        f"{pytorch_index.url}/whl/cpu."], cpu.output
+    quiet = hook_venv.pip("install", "-q", "torch", env=nvidia("550.54.14", RTX_3090))
+    assert "ltt-hook" not in quiet.output
