@@ -30,7 +30,9 @@ RELEASES = ["22.3.1", "23.0.1", "23.3.2", "24.0", "24.3.1", "25.0.1", "25.1.1", 
 UNIT = {"test_selection.py", "test_config.py", "test_detection.py", "test_pip_range.py", "test_python_range.py"}
 END_TO_END = sorted(f"tests/{p.name}" for p in (REPO / "tests").glob("test_*.py") if p.name not in UNIT)
 #: The files where pip's own behaviour is exercised most (CI runs these for the older pips).
-PIP_FACING = ["tests/test_hook.py", "tests/test_pip_doors.py", "tests/test_pip_surface.py"]
+PIP_FACING = ["tests/test_hook.py", "tests/test_pip_doors.py", "tests/test_pip_surface.py",
+              "tests/test_pip_stays_pip.py", "tests/test_index_truth.py", "tests/test_supply_chain.py",
+              "tests/test_tools.py", "tests/test_extensions.py"]
 
 
 #: ltt-hook's Requires-Python: the oldest CPython the suite is run with.
