@@ -1,16 +1,18 @@
-"""Benchmarks for ltt-hook: idle cost, working cost, detection cost and scaling.
+"""Benchmarks for ltt-hook: idle cost, working cost (on loopback and with latency), detection cost, scaling.
 
 One command, from a clean clone (it needs what the tests need: ``virtualenv``, ``hatchling`` and
 ``gcc``, plus PyPI for the pip and light-the-torch wheels, cached in ``.ltt-test-cache/``):
 
-    python benchmarks/run.py            # full run, about 4-5 minutes on 2 cores
+    python benchmarks/run.py            # full run, about 5-7 minutes on 2 cores
     python benchmarks/run.py --quick    # fewer repetitions, about 2-3 minutes
 
 Everything runs against the loopback stand-ins of ``tests/support`` (the PyTorch index replica, the
 PyPI stand-in, the NVML library and ``nvidia-smi``), in virtualenvs isolated from this machine's pip
 configuration. A/B runs are interleaved (A B B A ...) so that load from other processes falls on
-both sides alike, and every figure is a median. The result is printed as markdown; ``--readme``
-also writes it into docs/benchmarks.md between the ``benchmarks:begin`` and ``benchmarks:end`` markers.
+both sides alike, and every figure is a median. The latency section adds a delay (40 ms by
+default) before every answer of both servers, as a network round trip would. The result is
+printed as markdown; ``--readme`` also writes it into docs/benchmarks.md between the
+``benchmarks:begin`` and ``benchmarks:end`` markers.
 """
 
 from __future__ import annotations
@@ -76,19 +78,33 @@ SITE_PHASE = "import time; t = time.perf_counter(); import site; site.main(); pr
 SHOW_MODULES = ("import sys; print(' '.join(sorted(sys.modules))); "
                 "print(' '.join(type(f).__name__ for f in sys.meta_path))")
 
-# The replica server writes headers and body separately and leaves Nagle's algorithm on, so on a
-# kept-alive connection every response after the first waits for the client's delayed ACK (about
-# 40 ms on Linux): a run would then measure "requests x 40 ms" and little else. The benchmark's
-# servers set TCP_NODELAY (a subclass made here; tests/support is left as it is).
+# The benchmark's servers: the replica's handler (which sets TCP_NODELAY, so that no kept-alive
+# response waits ~40 ms for a delayed ACK) plus an optional delay before every answer, to stand in
+# for a network round trip. A server's delay is its ``bench_delay`` attribute (seconds, default 0);
+# tests/support is left as it is.
 _make_handler = replica._make_handler
 
 
-def _make_nodelay_handler(server: replica.IndexServer) -> type:
+def _make_bench_handler(server: replica.IndexServer) -> type:
     handler = _make_handler(server)
-    return type(handler.__name__, (handler,), {"disable_nagle_algorithm": True})
+    handle = handler._handle  # type: ignore[attr-defined]
+
+    def delayed(self: object) -> None:
+        delay = getattr(server, "bench_delay", 0.0)
+        if delay:
+            time.sleep(delay)
+        handle(self)
+
+    return type(handler.__name__, (handler,), {"disable_nagle_algorithm": True, "do_GET": delayed,
+                                               "do_HEAD": delayed})
 
 
-replica._make_handler = _make_nodelay_handler
+replica._make_handler = _make_bench_handler
+
+
+def set_delay(servers: Sequence[replica.IndexServer], seconds: float) -> None:
+    for server in servers:
+        server.bench_delay = seconds  # type: ignore[attr-defined]
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -485,6 +501,21 @@ def working_cost(s: Setup, reps: int) -> List[dict]:
     return out
 
 
+# ----------------------------------------------------------------------------------- 2b. latency
+def latency_cost(s: Setup, reps: int, delay_ms: float) -> List[dict]:
+    """The working comparison on the GPU machine (the CPU machine if there is none) with every request
+    to both servers delayed by ``delay_ms``: what each request costs once it is not on loopback."""
+    machine = s.machines[-1]
+    log(f"latency: {machine.name} machine, +{delay_ms:g} ms per request, {reps} interleaved runs per tool")
+    set_delay([s.index, s.pypi], delay_ms / 1e3)
+    try:
+        row = compare(s, s.index, machine, reps, with_ltt=True)
+    finally:
+        set_delay([s.index, s.pypi], 0.0)
+    row["delay_ms"] = delay_ms
+    return [row]
+
+
 # ----------------------------------------------------------------------------------- 3. detection
 def detection_cost(s: Setup, reps: int) -> List[dict]:
     if s.nvml_lib is None:
@@ -561,8 +592,8 @@ def cell(r: dict) -> str:
     return f"{fmt_ms(r['seconds'])}, {r['requests']:.0f} req., {fmt_bytes(r['bytes'])}"
 
 
-def render(s: Setup, info: dict, idle: dict, work: List[dict], detect: List[dict], scale: List[dict],
-           command: str, elapsed: float) -> str:
+def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dict], detect: List[dict],
+           scale: List[dict], command: str, elapsed: float) -> str:
     L: List[str] = []
     add = L.append
     add(f"Ran `{command}` in {elapsed / 60:.1f} min on {info['nproc']} CPUs ({info['cpu']}), {info['os']}, "
@@ -618,6 +649,29 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], detect: List[dict
             add("")
             add(f"light-the-torch could not run: {s.ltt_problem}")
         add("")
+    for lat in latency:
+        loop = next((w for w in work if w["machine"] == lat["machine"]), None)
+        delay = f"+{lat['delay_ms']:g} ms"
+        add(f"**2b. Added latency.** The same dry run on the {lat['machine']} machine with every request to both "
+            f"servers (the PyTorch replica and the PyPI stand-in) answered {lat['delay_ms']:g} ms late, as across a "
+            f"network; {lat['tools']['hook']['n']} interleaved runs per tool, medians. The loopback column repeats "
+            "the table above (same run).")
+        add("")
+        add(f"| Tool | Result | Requests (index + PyPI) | loopback: time, vs by hand | {delay}: time, vs by hand |")
+        add("|---|---|---|---|---|")
+        for key in ("hook", "hand", "fixed", "ltt"):
+            r = lat["tools"].get(key)
+            if r is None:
+                continue
+            result = versions(r["chosen"]) if r["ok"] else f"failed: {r['error']}"
+            before = "–"
+            if loop is not None and key in loop["tools"]:
+                b = loop["tools"][key]
+                before = f"{fmt_ms(b['seconds'])}, {b['seconds'] / loop['tools']['hand']['seconds']:.2f}×"
+            add(f"| {r['label']} | {result} | {r['requests']:.0f} ({r['index_requests']:.0f} + "
+                f"{r['pypi_requests']:.0f}) | {before} | {fmt_ms(r['seconds'])}, "
+                f"{r['seconds'] / lat['tools']['hand']['seconds']:.2f}× |")
+        add("")
     if s.gpu_problem:
         add(f"No GPU machine: {s.gpu_problem}")
         add("")
@@ -666,6 +720,18 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], detect: List[dict
         if "ltt" in t:
             add(f"| fewer requests than light-the-torch, {w['machine']} machine | {t['hook']['requests']:.0f} vs "
                 f"{t['ltt']['requests']:.0f} | {verdict(t['hook']['requests'] < t['ltt']['requests'])} |")
+    for lat in latency:
+        loop = next((w for w in work if w["machine"] == lat["machine"]), None)
+        for label, row, limit in (("on loopback", loop, 1.05), (f"at +{lat['delay_ms']:g} ms per request", lat, 1.10)):
+            if row is None:
+                continue
+            t = row["tools"]
+            ratio = t["hook"]["seconds"] / t["hand"]["seconds"]
+            low, mid, high = row["paired"]
+            add(f"| {lat['machine']} machine, `pip install` ≤ {limit:.2f}× by hand {label} (issue 11) | "
+                f"{ratio:.2f}× (run by run: median {mid:.2f}×, middle half {low:.2f}–{high:.2f}×); "
+                f"{t['hook']['requests']:.0f} vs {t['hand']['requests']:.0f} requests | "
+                f"{verdict(ratio <= limit)} |")
     if detect:
         add(f"| detection ≤ 30 ms, NVML path | {detect[0]['detect_ms']:.1f} ms | "
             f"{verdict(detect[0]['detect_ms'] <= 30)} |")
@@ -688,8 +754,11 @@ def main() -> None:
     ap.add_argument("--pip-reps", type=int, help="pip runs per tool (default 11, quick 3)")
     ap.add_argument("--detect-reps", type=int, help="detection processes per path (default 30, quick 10)")
     ap.add_argument("--scale-reps", type=int, help="pip runs per tool and replica (default 7, quick 2)")
+    ap.add_argument("--latency-reps", type=int, help="pip runs per tool with added latency (default 11, quick 3)")
+    ap.add_argument("--delay-ms", type=float, default=40.0,
+                    help="latency added to every request in the latency section (default 40)")
     ap.add_argument("--sizes", default="5,15,40", help="torch releases per scaling replica (default 5,15,40)")
-    ap.add_argument("--only", default="idle,working,detection,scaling", help="comma-separated sections to run")
+    ap.add_argument("--only", default="idle,working,latency,detection,scaling", help="comma-separated sections to run")
     ap.add_argument("--ref", help="build ltt-hook from this git commit instead of the working tree")
     ap.add_argument("--json", type=Path, help="also write the raw results to this file")
     ap.add_argument("--readme", action="store_true", help="write the result into docs/benchmarks.md")
@@ -700,11 +769,13 @@ def main() -> None:
     pip_reps = args.pip_reps or (3 if quick else 11)
     detect_reps = args.detect_reps or (10 if quick else 30)
     scale_reps = args.scale_reps or (2 if quick else 7)
+    latency_reps = args.latency_reps or (3 if quick else 11)
     only = set(args.only.split(","))
     shown = {"--quick": args.quick, "--idle-reps": args.idle_reps, "--pip-reps": args.pip_reps,
              "--detect-reps": args.detect_reps, "--scale-reps": args.scale_reps,
+             "--latency-reps": args.latency_reps, "--delay-ms": None if args.delay_ms == 40 else f"{args.delay_ms:g}",
              "--sizes": None if args.sizes == "5,15,40" else args.sizes,
-             "--only": None if len(only) == 4 else args.only, "--ref": args.ref}
+             "--only": None if len(only) == 5 else args.only, "--ref": args.ref}
     command = "python benchmarks/run.py" + "".join(
         f" {k}" if v is True else f" {k} {v}" for k, v in shown.items() if v)
 
@@ -716,15 +787,16 @@ def main() -> None:
         log(f"set-up done in {time.perf_counter() - started:.0f} s (work directory {work})")
         idle = idle_cost(s, idle_reps) if "idle" in only else {}
         wk = working_cost(s, pip_reps) if "working" in only else []
+        lat = latency_cost(s, latency_reps, args.delay_ms) if "latency" in only else []
         det = detection_cost(s, detect_reps) if "detection" in only else []
         sizes = [int(x) for x in args.sizes.split(",") if x]
         sc = scaling(s, scale_reps, sizes) if "scaling" in only else []
         info = machine_info(s)
-        text = render(s, info, idle, wk, det, sc, command, time.perf_counter() - started)
+        text = render(s, info, idle, wk, lat, det, sc, command, time.perf_counter() - started)
         print(text)
         if args.json:
-            args.json.write_text(json.dumps({"machine": info, "idle": idle, "working": wk, "detection": det,
-                                             "scaling": sc}, indent=1, default=str))
+            args.json.write_text(json.dumps({"machine": info, "idle": idle, "working": wk, "latency": lat,
+                                             "detection": det, "scaling": sc}, indent=1, default=str))
         if args.readme:
             write_readme(text)
             log("docs/benchmarks.md updated")
