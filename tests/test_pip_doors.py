@@ -269,7 +269,7 @@ def test_hash_checking_mode_keeps_the_users_choice(hook_venv, pypi, nvidia, tmp_
     assert "torch is pinned by hash" in result.output
 
 
-def test_download_for_another_platform_needs_an_explicit_backend(hook_venv, nvidia, tmp_path):
+def test_download_for_another_platform_gets_cpu_builds_unless_a_backend_is_named(hook_venv, nvidia, tmp_path):
     # Another machine: a Python other than the virtualenv's (and newer than 3.9), whatever runs the test.
     target = PythonInfo((3, 12) if PY.version != (3, 12) else (3, 13), free_threaded=False)
     args = ["download", "--no-deps", "--only-binary", ":all:", "--platform", "manylinux_2_28_x86_64",
@@ -278,7 +278,8 @@ def test_download_for_another_platform_needs_an_explicit_backend(hook_venv, nvid
     result = hook_venv.pip(*args, str(tmp_path / "a"), "torch", env=gpu_550(nvidia))
     assert result.returncode == 0, result.output
     assert "--platform targets another machine" in result.output
-    assert [p.name for p in (tmp_path / "a").iterdir()] == [linux_wheel(newest, target)]
+    # This machine's GPU says nothing about the target: its CPU build, from the PyTorch index.
+    assert [p.name for p in (tmp_path / "a").iterdir()] == [linux_wheel(f"{newest}+cpu", target)]
     result = hook_venv.pip(*args, str(tmp_path / "b"), "torch", env={"LTT_PYTORCH_COMPUTATION_BACKEND": "cu130"})
     assert [p.name for p in (tmp_path / "b").iterdir()] == [linux_wheel(f"{newest}+cu130", target)]
 
