@@ -19,7 +19,13 @@ CHANNELS = {"stable": "", "test": "test/", "nightly": "nightly/"}
 #: local version label (``torch-2.14.1+cu126``). Their lookups go to the PyTorch index and
 #: their candidates are filtered and ranked by backend.
 #: Source: pytorch/test-infra ``s3_management/manage_v2.py`` (``PACKAGE_ALLOW_LIST``, as of
-#: 2026-08), ltt-hook issue #2.
+#: 2026-08), ltt-hook issue #2. ``torch-tensorrt-rtx`` … ``torchvision-extra-decoders`` (the
+#: last seven): the same allow-list, named in ltt-hook issue #13 and the December 2026
+#: build-facts audit (§4). Whether each carries ``+cuXXX`` labels is unverified; they are
+#: listed here rather than with the triton builds because they are uploaded to the backend
+#: pages (``whl/cu128/vllm/``) like the other allow-listed families, and a project here is
+#: only *looked up* on the backend pages: a wheel without a backend label is never rejected
+#: for its label, so an unlabelled build is still found.
 BACKEND_BUILT = frozenset(
     {
         "torch",
@@ -34,9 +40,16 @@ BACKEND_BUILT = frozenset(
         "torchdistx",
         "torcharrow",
         "torch-tensorrt",
+        "torch-tensorrt-rtx",
         "fbgemm-gpu",
         "fbgemm-gpu-genai",
         "xformers",
+        "torchcomms",
+        "flash-attn-3",
+        "vllm",
+        "flashinfer-python",
+        "mslk",
+        "torchvision-extra-decoders",
     }
 )
 
@@ -71,13 +84,18 @@ CUDA_DRIVER_MINIMUM = (
     ("8.0", "375.26", "376.51"),
 )
 
-#: Backend sub-indexes published per torch release (stable channel, Linux x86_64).
+#: Backend sub-indexes published per torch release (stable channel, Linux x86_64, which has
+#: every backend of the release; other platforms: :data:`PLATFORM_BACKENDS`).
 #: Source: pytorch/pytorch RELEASE.md "Release Compatibility Matrix"; pytorch/test-infra
 #: ``tools/scripts/generate_binary_build_matrix.py`` (``CUDA_ARCHES_DICT``, ``ROCM_ARCHES_DICT``)
 #: and ``release/release_versions.sh`` at each release; the previous-versions page
 #: (pytorch/pytorch.github.io ``_get_started/previous-versions.md``). XPU from 2.5: PyTorch
 #: "Getting Started on Intel GPU" (docs.pytorch.org ``notes/get_start_xpu``, 2.5 edition).
 #: 2.14 as of its release candidate.
+#: cu129 in 2.10/2.11 ("limited release", Linux only; removed for 2.12 by pytorch/test-infra
+#: PR #7652 and pytorch/pytorch PR #179155) and cu134 in 2.14 (test-infra
+#: ``CUDA_ARCHES_NO_WINDOWS``; in the test channel, inferred for the final release): the
+#: build-facts audit, §1.
 RELEASE_BACKENDS = {
     "1.8": "cpu cu101 cu102 cu111 rocm3.10 rocm4.0.1",
     "1.9": "cpu cu102 cu111 rocm4.0.1 rocm4.1 rocm4.2",
@@ -95,11 +113,11 @@ RELEASE_BACKENDS = {
     "2.7": "cpu cu118 cu126 cu128 rocm6.2.4 rocm6.3 xpu",
     "2.8": "cpu cu126 cu128 cu129 rocm6.3 rocm6.4 xpu",
     "2.9": "cpu cu126 cu128 cu129 cu130 rocm6.3 rocm6.4 xpu",
-    "2.10": "cpu cu126 cu128 cu130 rocm7.0 rocm7.1 xpu",
-    "2.11": "cpu cu126 cu128 cu130 rocm7.1 rocm7.2 xpu",
+    "2.10": "cpu cu126 cu128 cu129 cu130 rocm7.0 rocm7.1 xpu",
+    "2.11": "cpu cu126 cu128 cu129 cu130 rocm7.1 rocm7.2 xpu",
     "2.12": "cpu cu126 cu130 cu132 rocm7.1 rocm7.2 xpu",
     "2.13": "cpu cu126 cu130 cu132 rocm7.1 rocm7.2 xpu",
-    "2.14": "cpu cu126 cu130 cu132 rocm7.2 rocm7.14 xpu",
+    "2.14": "cpu cu126 cu130 cu132 cu134 rocm7.2 rocm7.14 xpu",
 }
 
 #: Python versions (minor, inclusive range) with wheels per torch release; pages of releases
@@ -137,46 +155,163 @@ PYPI_CUDA_FLAVOUR = {
     "2.14": "cu130",
 }
 
+#: Platforms PyTorch builds wheels for, as ``<os>-<cpu>``: the OS from ``platform.system()``
+#: (lower case; ``Darwin`` is ``macos``), the CPU from ``platform.machine()`` with ``AMD64``
+#: read as ``x86_64`` and ``arm64`` as ``aarch64`` (see ``selection.platform_of``).
+#: Linux x86_64 has every backend of :data:`RELEASE_BACKENDS`; the others are listed in
+#: :data:`PLATFORM_BACKENDS`. macOS has CPU builds only.
+PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64")
+
+#: Backend sub-indexes with wheels for a platform other than Linux x86_64, per torch release.
+#: A backend of :data:`RELEASE_BACKENDS` missing here for a release is not built for the
+#: platform, and a machine of that platform never waits for it.
+#: Sources:
+#: - Windows: the sources of RELEASE_BACKENDS (ROCm builds are Linux only); no cu129 for
+#:   2.9-2.11 and no cu134 (pytorch/test-infra ``generate_binary_build_matrix.py``,
+#:   ``CUDA_ARCHES_NO_WINDOWS``; build-facts audit §1 and §2 "CUDA, Windows").
+#: - Linux aarch64 (SBSA): CUDA wheels (``manylinux_2_28_aarch64``) on the PyTorch index
+#:   from 2.7 on, cu128 first (pytorch/pytorch RELEASE.md; build-facts audit §2 "CUDA, Linux
+#:   aarch64"); which other CUDA backends each later release has for aarch64 is inferred
+#:   (its Linux CUDA backends; a page without aarch64 wheels hands over to the next one).
+#:   No ROCm or XPU builds for aarch64. PyPI's aarch64 torch is a CPU build (pytorch/pytorch
+#:   issues #160162, #168065).
+PLATFORM_BACKENDS = {
+    "windows-x86_64": {
+        "1.8": "cpu cu101 cu102 cu111",
+        "1.9": "cpu cu102 cu111",
+        "1.10": "cpu cu102 cu111 cu113",
+        "1.11": "cpu cu102 cu113 cu115",
+        "1.12": "cpu cu102 cu113 cu116",
+        "1.13": "cpu cu116 cu117",
+        "2.0": "cpu cu117 cu118",
+        "2.1": "cpu cu118 cu121",
+        "2.2": "cpu cu118 cu121",
+        "2.3": "cpu cu118 cu121",
+        "2.4": "cpu cu118 cu121 cu124",
+        "2.5": "cpu cu118 cu121 cu124 xpu",
+        "2.6": "cpu cu118 cu124 cu126 xpu",
+        "2.7": "cpu cu118 cu126 cu128 xpu",
+        "2.8": "cpu cu126 cu128 cu129 xpu",
+        "2.9": "cpu cu126 cu128 cu130 xpu",
+        "2.10": "cpu cu126 cu128 cu130 xpu",
+        "2.11": "cpu cu126 cu128 cu130 xpu",
+        "2.12": "cpu cu126 cu130 cu132 xpu",
+        "2.13": "cpu cu126 cu130 cu132 xpu",
+        "2.14": "cpu cu126 cu130 cu132 xpu",
+    },
+    "linux-aarch64": {
+        "1.8": "cpu", "1.9": "cpu", "1.10": "cpu", "1.11": "cpu", "1.12": "cpu", "1.13": "cpu",
+        "2.0": "cpu", "2.1": "cpu", "2.2": "cpu", "2.3": "cpu", "2.4": "cpu", "2.5": "cpu",
+        "2.6": "cpu",
+        "2.7": "cpu cu128",
+        "2.8": "cpu cu126 cu128 cu129",
+        "2.9": "cpu cu126 cu128 cu130",
+        "2.10": "cpu cu126 cu128 cu129 cu130",
+        "2.11": "cpu cu126 cu128 cu129 cu130",
+        "2.12": "cpu cu126 cu130 cu132",
+        "2.13": "cpu cu126 cu130 cu132",
+        "2.14": "cpu cu126 cu130 cu132 cu134",
+    },
+}
+
 #: GPU architectures compiled into each CUDA build, as (first torch release, last torch
-#: release, backends, ``TORCH_CUDA_ARCH_LIST``). ``+PTX`` on the last entry means PTX is
-#: shipped too, so newer GPUs can JIT it. Linux x86_64 / Windows.
-#: Source: pytorch/builder ``manywheel/build_cuda.sh`` history, pytorch/pytorch
-#: ``.ci/manywheel/build_cuda.sh``, pytorch/pytorch RELEASE.md "PyTorch CUDA Support Matrix",
-#: pytorch/pytorch issues #157517 (CUDA 13 drops sm < 7.5) and #172352 (Volta dropped from
-#: the 2.11 cu128 build). Rows for cu118 in 2.6-2.7, cu124 in 2.6 and
-#: cu128 in 2.10 and 1.x cu101 are inferred from the neighbouring releases.
+#: release, platforms, backends, ``TORCH_CUDA_ARCH_LIST``). ``+PTX`` on an entry means PTX
+#: of that architecture is shipped too, so newer GPUs can JIT it. A row applies to the
+#: releases of its range that publish the backend on the platform (:data:`RELEASE_BACKENDS`,
+#: :data:`PLATFORM_BACKENDS`); every such (release, platform, backend) has exactly one row
+#: (``tests/test_data.py`` checks it).
+#: Sources: pytorch/builder ``manywheel/build_cuda.sh`` and ``windows/cuda*.bat`` history,
+#: pytorch/pytorch ``.ci/manywheel/build_cuda.sh`` and ``.ci/pytorch/windows/cuda*.bat``,
+#: pytorch/pytorch RELEASE.md "PyTorch CUDA Support Matrix", pytorch/pytorch issues #157517
+#: (CUDA 13 drops sm < 7.5) and #172352 (Volta dropped from the 2.11 cu128 build), and the
+#: December 2026 build-facts audit (§2), which cites a source per row; rows marked
+#: "inferred" have none and follow the neighbouring rows, claiming no PTX.
 CUDA_ARCHES = (
-    ("1.8", "1.13", "cu101 cu102", "3.7 5.0 6.0 7.0"),
-    ("1.8", "1.13", "cu111 cu113 cu115 cu116 cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6"),
-    ("2.0", "2.0", "cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6"),
-    ("2.0", "2.7", "cu118", "3.7 5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
-    ("2.1", "2.6", "cu121 cu124", "5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
-    ("2.6", "2.14", "cu126", "5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
-    ("2.7", "2.7", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0"),
-    ("2.8", "2.10", "cu128", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
-    ("2.11", "2.11", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0"),
-    ("2.8", "2.9", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
-    ("2.9", "2.14", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
+    # ---- Linux x86_64 and Windows alike (no Windows-specific source found; inferred equal)
+    ("1.8", "1.13", "linux-x86_64 windows-x86_64", "cu101 cu102", "3.7 5.0 6.0 7.0"),
+    ("1.8", "1.13", "linux-x86_64 windows-x86_64", "cu111 cu113 cu115 cu116 cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6"),
+    ("2.0", "2.0", "linux-x86_64 windows-x86_64", "cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6"),
+    # cu118 in 2.6-2.7: inferred from 2.0-2.5
+    ("2.0", "2.7", "linux-x86_64 windows-x86_64", "cu118", "3.7 5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
+    # cu124 in 2.6: inferred from 2.4-2.5
+    ("2.1", "2.6", "linux-x86_64 windows-x86_64", "cu121 cu124", "5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
+    # ---- Linux x86_64
+    # audit §2: cu126 2.6-2.14 is 5.0;6.0;7.0;7.5;8.0;8.6;9.0 (V/O)
+    ("2.6", "2.14", "linux-x86_64", "cu126", "5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
+    # audit §2: 2.7 cu128 has PTX (compute_120), pytorch/pytorch PR #145792 (O)
+    ("2.7", "2.7", "linux-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
+    # audit §2: 2.8-2.10 cu128 7.0 ... 12.0 without PTX, pytorch/pytorch PR #157516 (V/O);
+    # Windows inferred equal (the audit lists no Windows difference for these rows)
+    ("2.8", "2.10", "linux-x86_64 windows-x86_64", "cu128", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
+    # audit §2: 2.11 cu128 drops Volta, pytorch/pytorch issue #172352 (V/O); Windows inferred
+    ("2.11", "2.11", "linux-x86_64 windows-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0"),
+    # cu129 2.8-2.9: pytorch/pytorch RELEASE.md (2.8) and .ci/manywheel/build_cuda.sh
+    ("2.8", "2.9", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
+    ("2.8", "2.8", "windows-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),  # inferred, no PTX claimed
+    # cu129 2.10-2.11, Linux only (audit §1; test-infra PR #7652): inferred from cu128 of
+    # the same release, no PTX claimed
+    ("2.10", "2.10", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
+    ("2.11", "2.11", "linux-x86_64", "cu129", "7.5 8.0 8.6 9.0 10.0 12.0"),
+    # audit §2: CUDA 13 in 2.9/2.10 ships PTX (``120_virtual`` in the 2.9/2.10 variants.json,
+    # wheelnext/variant-repack) ...
+    ("2.9", "2.10", "linux-x86_64", "cu130", "7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
+    # ... and not from 2.11 on: "[release-only] Remove +ptx from cuda 13.0", pytorch/pytorch
+    # PR #175567; PR #188914 ("release wheels never have PTX"). 2.13.0 x86 had it by accident:
+    # not claimed. cu134 in 2.14, Linux only (audit §1, CUDA_ARCHES_NO_WINDOWS): inferred
+    # from cu130/cu132.
+    ("2.11", "2.14", "linux-x86_64", "cu130 cu132 cu134", "7.5 8.0 8.6 9.0 10.0 12.0"),
+    # ---- Windows
+    # audit §2 "CUDA, Windows": cu126 also has sm_61 there
+    ("2.6", "2.14", "windows-x86_64", "cu126", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0"),
+    # audit §2 "CUDA, Windows": 2.7 cu128 covers sm_50, 60, 61, 70, 75 ... 120 (no PTX claimed)
+    ("2.7", "2.7", "windows-x86_64", "cu128", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
+    # audit §2 "CUDA, Windows": CUDA 13 builds never carry PTX there (pytorch/pytorch
+    # ``cuda_config.bat``)
+    ("2.9", "2.14", "windows-x86_64", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0"),
+    # ---- Linux aarch64 (SBSA): audit §2, pytorch/pytorch ``build_env_setup.py`` and
+    # RELEASE.md; no PTX claimed. Jetson Orin (sm_87) is not supported by these wheels although 8.0 code
+    # would run on it by the rule above (torch warns "8.0 ... except 8.7"): see the audit.
+    ("2.8", "2.14", "linux-aarch64", "cu126", "8.0 9.0"),
+    ("2.7", "2.11", "linux-aarch64", "cu128 cu129", "8.0 9.0 10.0 12.0"),
+    ("2.9", "2.14", "linux-aarch64", "cu130 cu132 cu134", "8.0 9.0 10.0 11.0 12.0"),
 )
 
-#: AMD GPU targets compiled into each ROCm build (``torch.cuda.get_arch_list()``), the same
-#: for every torch release that publishes the backend. A ROCm backend missing here borrows
-#: the list of the nearest older one of the same major version (``rocm7.14`` -> ``rocm7.2``).
+#: AMD GPU targets compiled into each ROCm build (``torch.cuda.get_arch_list()``), as (first
+#: torch release, last torch release, backends, gfx targets): the list changes with the
+#: torch release, not only with the ROCm version. ROCm builds are Linux x86_64 only. Every
+#: (release, ROCm backend) of :data:`RELEASE_BACKENDS` from ROCm 6 on has exactly one row, or
+#: borrows the row of the nearest older backend of its major version (``rocm7.14``);
+#: ROCm 5.x/4.x have none: those builds are only used when asked for explicitly.
 #: Source: astral-sh/uv ``crates/uv-torch/src/backend.rs`` (``LINUX_AMD_GPU_DRIVERS``, which
-#: uv inferred by running ``torch.cuda.get_arch_list()`` for each ROCm build). ROCm 5.x/4.x
-#: have no row: those builds are only used when asked for explicitly.
-ROCM_ARCHES = {
-    "rocm7.2": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 "
-               "gfx1200 gfx1201",
-    "rocm7.1": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
-    "rocm7.0": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
-    "rocm6.4": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
-    "rocm6.3": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
-    "rocm6.2.4": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
-    "rocm6.2": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100",
-    "rocm6.1": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101",
-    "rocm6.0": "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100",
-}
+#: uv inferred by running ``torch.cuda.get_arch_list()`` for each ROCm build), corrected per
+#: release by the December 2026 build-facts audit (§2, "ROCm"), which cites the rows below.
+ROCM_ARCHES = (
+    ("2.3", "2.4", "rocm6.0", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100"),
+    # rocm6.1 for 2.4/2.5 has no gfx1101: added in Nov 2024 by pytorch/pytorch PR #141667,
+    # so only the 2.6 build has it (audit, V)
+    ("2.4", "2.5", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100"),
+    ("2.6", "2.6", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101"),
+    ("2.5", "2.5", "rocm6.2", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100"),
+    # rocm6.2.4 in 2.6: gfx1102, gfx1200 and gfx1201 were added after the 2.6 branch cut
+    # (pytorch/pytorch PRs #147761, #148562; audit, inferred); 2.7 has them
+    ("2.6", "2.6", "rocm6.2.4", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101"),
+    ("2.7", "2.7", "rocm6.2.4",
+     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201"),
+    ("2.7", "2.9", "rocm6.3 rocm6.4",
+     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201"),
+    # 2.10 on: gfx1150, gfx1151 and gfx950 in every ROCm 7 build (pytorch/pytorch PR #167299
+    # made them unconditional; the 2.10 variants.json lists them; audit, V). rocm7.1 in 2.12
+    # and rocm7.2 in 2.11-2.12: inferred from the same PR.
+    ("2.10", "2.12", "rocm7.0 rocm7.1 rocm7.2",
+     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 "
+     "gfx1200 gfx1201"),
+    # 2.13 on: gfx1103 (Radeon 780M) joins the wheel list, pytorch/pytorch PR #179653
+    # (April 2026; audit, inferred). rocm7.14 (2.14, built on AMD's TheRock) has no published
+    # list and no row: selection borrows rocm7.2's and says so.
+    ("2.13", "2.14", "rocm7.1 rocm7.2",
+     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1103 gfx1150 "
+     "gfx1151 gfx1200 gfx1201"),
+)
 
 #: Intel GPUs that PyTorch's XPU builds support, as PCI device ids (vendor 0x8086) per
 #: platform. Only these get an ``xpu`` build; any other Intel GPU (the Iris Xe 0x9a49 of

@@ -24,7 +24,7 @@ from . import data
 from .backends import Backend, parse_backend
 from .config import Config
 from .detection import Machine
-from .selection import incompatibility, known_backends, release_of
+from .selection import incompatibility, known_backends, platform_of, published, release_of
 
 __all__ = ["Request", "Environment", "Decision", "decide", "admits_release"]
 
@@ -219,7 +219,9 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
             per_release.append((release, best))
             if best is not None and best not in plan:
                 plan.append(best)
-        candidates = sorted({b for r in releases for b in map(parse_backend, data.RELEASE_BACKENDS[r].split())},
+        platform = platform_of(machine)
+        candidates = sorted({b for r in releases for b in map(parse_backend, data.RELEASE_BACKENDS[r].split())
+                             if published(b, Version(r), platform) is not False},
                             key=lambda b: b.rank, reverse=True)
     else:
         releases = []

@@ -83,6 +83,9 @@ class Machine:
     notes: List[str] = field(default_factory=list)
     #: Override variables that replaced probing: name -> value.
     overrides: Dict[str, str] = field(default_factory=dict)
+    #: platform.machine(): "x86_64", "AMD64", "aarch64", "arm64"; selection reads it with
+    #: ``system`` to pick the build tables of the platform (``selection.platform_of``).
+    arch: str = field(default_factory=platform.machine)
 
     @property
     def nvidia_gpus(self) -> List[Gpu]:

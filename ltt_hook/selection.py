@@ -14,7 +14,8 @@ from . import data
 from .backends import Backend, parse_backend
 from .detection import Gpu, Machine, intel_platform
 
-__all__ = ["release_of", "incompatibility", "compatibility", "known_backends", "sort_key"]
+__all__ = ["release_of", "incompatibility", "compatibility", "known_backends", "sort_key", "platform_of", "published",
+           "rocm_arches", "driver_minimum"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -32,10 +33,43 @@ def _arches(text: str) -> List[Arch]:
     return out
 
 
-_CUDA_ROWS = [
-    (_release(first), _release(last), frozenset(names.split()), _arches(arches))
-    for first, last, names, arches in data.CUDA_ARCHES
+_CudaRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], List[Arch]]
+_CUDA_ROWS: List[_CudaRow] = [
+    (_release(first), _release(last), frozenset(platforms.split()), frozenset(names.split()), _arches(arches))
+    for first, last, platforms, names, arches in data.CUDA_ARCHES
 ]
+_RocmRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str]]
+_ROCM_ROWS: List[_RocmRow] = [
+    (_release(first), _release(last), frozenset(names.split()), frozenset(arches.split()))
+    for first, last, names, arches in data.ROCM_ARCHES
+]
+_CPUS = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
+_OSES = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
+
+
+def platform_of(machine: Machine) -> str:
+    """The platform PyTorch builds for that ``machine`` is, as :data:`ltt_hook.data.PLATFORMS`
+    names them (``linux-x86_64``, ``windows-x86_64``, ``linux-aarch64``)."""
+    os_name = _OSES.get(machine.system, machine.system.lower())
+    cpu = _CPUS.get(machine.arch.lower(), machine.arch.lower())
+    return f"{os_name}-{cpu}"
+
+
+def published(backend: Backend, release: Optional[Version], platform: str) -> Optional[bool]:
+    """Whether ``backend`` builds of torch ``release`` are published for ``platform``; None when
+    the tables do not say (a release they lack, a backend the release never had anywhere)."""
+    if release is None:
+        return None
+    key = f"{release.major}.{release.minor}"
+    everywhere = data.RELEASE_BACKENDS.get(key, "").split()
+    if backend.name not in everywhere:
+        return None
+    if platform == "linux-x86_64":
+        return True
+    per_platform = data.PLATFORM_BACKENDS.get(platform)
+    if per_platform is None:
+        return backend.family == "cpu"  # macOS, Windows on Arm: CPU builds only
+    return backend.name in per_platform.get(key, "").split()
 
 
 def release_of(project: str, version: Version) -> Optional[Version]:
@@ -51,32 +85,36 @@ def release_of(project: str, version: Version) -> Optional[Version]:
     return None
 
 
-def _arch_lists(backend: Backend, release: Optional[Version]) -> List[List[Arch]]:
-    """GPU architectures of ``backend`` builds of ``release`` (of every release when None).
+def _nearest(rows: Sequence[Any], release: Optional[Version]) -> List[Any]:
+    """The rows (first, last, ...) that judge ``release``: the one covering it; for a release
+    the rows lack, the newest row before it (else the oldest); every row when None."""
+    if release is None:
+        return list(rows)
+    for row in rows:
+        if row[0] <= release <= row[1]:
+            return [row]
+    before = [r for r in rows if r[1] < release]
+    return [max(before, key=lambda r: r[1]) if before else min(rows, key=lambda r: r[0])]
+
+
+def _arch_lists(backend: Backend, release: Optional[Version], platform: str) -> List[List[Arch]]:
+    """GPU architectures of ``backend`` builds of ``release`` for ``platform`` (of every
+    release when None).
 
     Conservative defaults for what the table does not know: a release newer than the table
-    uses the newest known row of that backend; a backend the table has never seen (``cu134``)
+    uses the newest known row of that backend; a backend the table has never seen (``cu136``)
     uses the rows of the nearest older CUDA version of the same major version; a new CUDA
-    major version has no data and is treated as incompatible.
+    major version, or a platform without rows, has no data and is treated as incompatible.
     """
-    rows = [r for r in _CUDA_ROWS if backend.name in r[2]]
+    here = [r for r in _CUDA_ROWS if platform in r[2]]
+    rows = [r for r in here if backend.name in r[3]]
     if not rows:
-        same_major = sorted(
-            {parse_backend(n) for r in _CUDA_ROWS for n in r[2]},
-            key=lambda b: b.version,
-        )
+        same_major = sorted({parse_backend(n) for r in here for n in r[3]}, key=lambda b: b.version)
         older = [b for b in same_major if b.version[0] == backend.version[0] and b.version < backend.version]
         if not older:
             return []
-        rows = [r for r in _CUDA_ROWS if older[-1].name in r[2]]
-    if release is None:
-        return [r[3] for r in rows]
-    for first, last, _, arches in rows:
-        if first <= release <= last:
-            return [arches]
-    before = [r for r in rows if r[1] < release]
-    nearest = max(before, key=lambda r: r[1]) if before else min(rows, key=lambda r: r[0])
-    return [nearest[3]]
+        rows = [r for r in here if older[-1].name in r[3]]
+    return [r[4] for r in _nearest(rows, release)]
 
 
 def _covers(arches: Sequence[Arch], capability: Tuple[int, int]) -> bool:
@@ -98,24 +136,27 @@ def driver_minimum(backend: Backend, system: str) -> Optional[str]:
     return None
 
 
-def rocm_arches(backend: Backend) -> Tuple[Optional[FrozenSet[str]], str]:
-    """The gfx targets of a ROCm backend's builds and where the list comes from.
+def rocm_arches(backend: Backend, release: Optional[Version] = None) -> Tuple[Optional[FrozenSet[str]], str]:
+    """The gfx targets of a ROCm backend's builds of ``release`` (of any release when None)
+    and whose list it is.
 
     A backend the table lacks (``rocm7.14``) borrows the list of the nearest older known
     backend of the same major version, as unknown CUDA backends do; without one (ROCm 5.x
     and older have no data) the result is None: never chosen automatically.
     """
-    if backend.name in data.ROCM_ARCHES:
-        return frozenset(data.ROCM_ARCHES[backend.name].split()), backend.name
-    known = sorted((parse_backend(n) for n in data.ROCM_ARCHES), key=lambda b: b.version)
-    older = [b for b in known if b.version[0] == backend.version[0] and b.version < backend.version]
-    if not older:
-        return None, ""
-    return frozenset(data.ROCM_ARCHES[older[-1].name].split()), older[-1].name
+    source = backend
+    if not any(backend.name in r[2] for r in _ROCM_ROWS):
+        known = sorted({parse_backend(n) for r in _ROCM_ROWS for n in r[2]}, key=lambda b: b.version)
+        older = [b for b in known if b.version[0] == backend.version[0] and b.version < backend.version]
+        if not older:
+            return None, ""
+        source = older[-1]
+    rows = _nearest([r for r in _ROCM_ROWS if source.name in r[2]], release)
+    return frozenset(a for r in rows for a in r[3]), source.name
 
 
 _FAMILY_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}
-_ANY_ROCM = frozenset(a for arches in data.ROCM_ARCHES.values() for a in arches.split())
+_ANY_ROCM = frozenset(a for _, _, _, arches in data.ROCM_ARCHES for a in arches.split())
 
 
 def _judged(gpus: List[Gpu], supported: Callable[[Gpu], bool]) -> Tuple[List[Gpu], List[Gpu]]:
@@ -139,25 +180,30 @@ def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
     return _judged(machine.intel_gpus, lambda g: intel_platform(g.arch) is not None)
 
 
-def _rocm_incompatibility(backend: Backend, machine: Machine) -> Optional[str]:
+def _rocm_incompatibility(backend: Backend, release: Optional[Version], machine: Machine) -> Optional[str]:
     if machine.system != "Linux":
         return f"PyTorch's ROCm builds are for Linux only (this is {machine.system})"
+    if platform_of(machine) != "linux-x86_64":
+        return f"PyTorch's ROCm builds are for Linux x86_64 only (this is {platform_of(machine)})"
     if not machine.amd_gpus:
         return "no AMD GPU detected"
-    arches, _ = rocm_arches(backend)
+    arches, _ = rocm_arches(backend, release)
     if arches is None:
         return (f"no GPU-architecture data for ROCm {backend.version[0]}.x builds "
                 "(used only when asked for explicitly)")
     judged, _ = _amd_gpus(machine)
+    which = f"torch {release}" if release else "any release"
     for gpu in judged:
         if gpu.arch not in arches:
-            return f"{backend.name} builds lack {gpu.arch} ({gpu.name})"
+            return f"{backend.name} builds of {which} lack {gpu.arch} ({gpu.name})"
     return None
 
 
 def _xpu_incompatibility(machine: Machine) -> Optional[str]:
     if machine.system not in ("Linux", "Windows"):
         return f"PyTorch's XPU builds are for Linux and Windows only (this is {machine.system})"
+    if platform_of(machine) not in ("linux-x86_64", "windows-x86_64"):
+        return f"PyTorch's XPU builds are for x86_64 only (this is {platform_of(machine)})"
     if not machine.intel_gpus:
         return "no Intel GPU detected"
     judged, _ = _intel_gpus(machine)
@@ -180,7 +226,7 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
     if machine.system == "Darwin":
         return f"macOS has no {_FAMILY_NAMES[backend.family]} builds"
     if backend.family == "rocm":
-        return _rocm_incompatibility(backend, machine)
+        return _rocm_incompatibility(backend, release, machine)
     if backend.family == "xpu":
         return _xpu_incompatibility(machine)
     if machine.nvidia_driver is None:
@@ -197,9 +243,12 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
     gpus = machine.nvidia_gpus
     if not gpus:
         return "no NVIDIA GPU found"
-    lists = _arch_lists(backend, release)
+    platform = platform_of(machine)
+    if published(backend, release, platform) is False:
+        return f"torch {release} has no {backend.name} builds for {platform}"
+    lists = _arch_lists(backend, release, platform)
     if not lists:
-        return f"no GPU-architecture data for {backend.name}"
+        return f"no GPU-architecture data for {backend.name} on {platform}"
     for gpu in gpus:
         if gpu.capability is None:
             continue  # unknown capability: the driver check alone decides (documented)
@@ -225,7 +274,7 @@ def compatibility(backend: Backend, release: Optional[Version], machine: Machine
             why += "; compute capability unknown, so the driver alone decides"
         return why
     if backend.family == "rocm":
-        arches, source = rocm_arches(backend)
+        arches, source = rocm_arches(backend, release)
         judged, left_out = _amd_gpus(machine)
         why = f"the build lists {', '.join(sorted({g.arch or '?' for g in judged}))}"
         if source != backend.name:

@@ -57,7 +57,7 @@ def test_kfd_gfx_target_version_decodes_with_hex_minor_and_stepping(value, gfx):
 
 
 def test_every_tabled_gfx_target_round_trips_through_kfd_encoding():
-    targets = {a for arches in data.ROCM_ARCHES.values() for a in arches.split()}
+    targets = {a for _, _, _, arches in data.ROCM_ARCHES for a in arches.split()}
     for target in targets:
         assert decode_gfx_target_version(stand_in.gfx_target_version(target)) == target
 
@@ -102,7 +102,7 @@ def test_an_override_that_does_not_parse_is_a_one_line_configuration_error(var, 
 
 @pytest.mark.parametrize("arch, backend, ok", [
     ("gfx1100", "rocm7.2", True), ("gfx942", "rocm6.0", True), ("gfx950", "rocm6.4", False),
-    ("gfx950", "rocm7.0", True), ("gfx1151", "rocm7.1", False), ("gfx1151", "rocm7.2", True),
+    ("gfx950", "rocm7.0", True), ("gfx1151", "rocm7.1", True), ("gfx1151", "rocm7.2", True),
     ("gfx1101", "rocm6.2", False), ("gfx1101", "rocm6.2.4", True),
     # a ROCm backend missing from the table borrows the nearest older one of its major version
     ("gfx1151", "rocm7.14", True), ("gfx1201", "rocm6.5", True), ("gfx950", "rocm6.5", False),
@@ -114,7 +114,8 @@ def test_a_rocm_build_fits_when_it_lists_the_gpu_architecture(arch, backend, ok)
 
 
 def test_rocm_exclusions_say_why():
-    assert incompatibility(b("rocm7.1"), LATEST, amd("gfx1151")) == "rocm7.1 builds lack gfx1151 (AMD GPU gfx1151)"
+    assert (incompatibility(b("rocm6.4"), LATEST, amd("gfx1151"))
+            == "rocm6.4 builds of torch 2.14 lack gfx1151 (AMD GPU gfx1151)")
     assert "used only when asked for explicitly" in incompatibility(b("rocm5.7"), LATEST, amd("gfx90a"))
     assert incompatibility(b("rocm7.2"), LATEST, Machine("Linux")) == "no AMD GPU detected"
     assert "Linux only" in incompatibility(b("rocm7.2"), LATEST, amd("gfx1100", system="Windows"))
@@ -123,7 +124,7 @@ def test_rocm_exclusions_say_why():
 
 
 def test_every_amd_gpu_must_be_listed():
-    assert incompatibility(b("rocm7.1"), LATEST, amd("gfx90a", "gfx1151")) is not None
+    assert incompatibility(b("rocm6.4"), LATEST, amd("gfx90a", "gfx1151")) is not None
     assert incompatibility(b("rocm7.2"), LATEST, amd("gfx90a", "gfx1151")) is None
 
 
@@ -132,8 +133,8 @@ def test_an_amd_gpu_no_rocm_build_supports_does_not_veto_one_that_is_supported()
     machine = amd("gfx1100", "gfx1036")
     assert incompatibility(b("rocm7.2"), LATEST, machine) is None
     assert "left out: gfx1036, which no ROCm build supports" in compatibility(b("rocm7.2"), LATEST, machine)
-    # an APU alone: no ROCm build
-    assert incompatibility(b("rocm7.2"), LATEST, amd("gfx1103")) == "rocm7.2 builds lack gfx1103 (AMD GPU gfx1103)"
+    # an APU alone that no ROCm build lists (Cezanne's gfx90c): no ROCm build
+    assert incompatibility(b("rocm7.2"), LATEST, amd("gfx90c")) == "rocm7.2 builds of torch 2.14 lack gfx90c (AMD GPU gfx90c)"
 
 
 # --------------------------------------------------------------------------- Intel XPU
@@ -201,8 +202,9 @@ def test_each_backend_is_judged_by_its_own_vendor_and_cuda_beats_rocm_beats_xpu(
 
 def test_rocm_pages_follow_each_release():
     assert pages(amd("gfx942"), "==2.5.1") == ["rocm6.2", "rocm6.1", "cpu"]
-    assert pages(amd("gfx1151"), "==2.13.0") == ["rocm7.2", "cpu"]
-    assert pages(amd("gfx1151"), "==2.10.0") == ["cpu"]  # rocm7.0/7.1 lack gfx1151
+    # build-facts audit: rocm7.x builds list gfx1151 from 2.10 on (pytorch/pytorch PR #167299)
+    assert pages(amd("gfx1151"), "==2.13.0") == ["rocm7.2", "rocm7.1", "cpu"]
+    assert pages(amd("gfx1151"), "==2.10.0") == ["rocm7.1", "rocm7.0", "cpu"]
     assert pages(amd("gfx90a"), "==2.1.2") == ["cpu"]  # ROCm 5.x only: never automatic
 
 

@@ -13,8 +13,8 @@ from ltt_hook.detection import Gpu, Machine
 from ltt_hook.selection import incompatibility, release_of, sort_key
 
 
-def nvidia(driver, *caps, system="Linux"):
-    return Machine(system, driver, [Gpu("nvidia", f"GPU {c}", c) for c in caps])
+def nvidia(driver, *caps, system="Linux", arch="x86_64"):
+    return Machine(system, driver, [Gpu("nvidia", f"GPU {c}", c) for c in caps], arch=arch)
 
 
 def b(name):
@@ -74,7 +74,9 @@ def test_driver_minimum_for_minor_version_compatibility(driver, backend, system,
      ((7, 0), "cu128", "2.7", False),   # torch 2.7.1+cu128 lacks sm_70
      ((7, 0), "cu128", "2.8", True),
      ((12, 1), "cu130", "2.14", True),  # sm_120 code runs on 12.1
-     ((13, 0), "cu130", "2.14", True),  # newer than any SASS: the +PTX entry covers it
+     ((13, 0), "cu130", "2.10", True),  # newer than any SASS: the +PTX entry covers it
+     # build-facts audit: CUDA 13 builds of 2.11+ ship no PTX (PR #175567; was True for 2.14)
+     ((13, 0), "cu130", "2.14", False),
      ((13, 0), "cu126", "2.14", False),  # no PTX shipped
      ((3, 7), "cu121", "2.3", False), ((3, 7), "cu118", "2.3", True)],
 )
@@ -89,8 +91,8 @@ def test_unknown_releases_and_backends_get_conservative_defaults():
     assert incompatibility(b("cu130"), Version("2.20"), pascal) is not None
     assert incompatibility(b("cu126"), Version("2.20"), pascal) is None
     # an unknown CUDA 13 backend borrows the nearest older CUDA 13 row
-    assert incompatibility(b("cu134"), Version("2.15"), ampere) is None
-    assert incompatibility(b("cu134"), Version("2.15"), pascal) is not None
+    assert incompatibility(b("cu136"), Version("2.15"), ampere) is None
+    assert incompatibility(b("cu136"), Version("2.15"), pascal) is not None
     # a new CUDA major version has no driver data: not chosen automatically
     assert "no driver data" in incompatibility(b("cu140"), Version("3.0"), ampere)
 
@@ -129,7 +131,8 @@ def test_the_plan_reads_the_expected_page_first_and_the_other_runnable_backends_
     decision = plan(nvidia("550.54.14", (8, 6)))
     # 2.14's best build first; then the best of older releases, then every other backend the
     # GPU runs: pages the index lacks hand over to the next one; cpu last.
-    assert [p.name for p in decision.plan] == ["cu126", "cu128", "cu129", "cu124", "cu121", "cu118", "cu117", "cpu"]
+    # (build-facts audit: 2.10/2.11 have cu129 on Linux, so it is 2.11's best, before cu128)
+    assert [p.name for p in decision.plan] == ["cu126", "cu129", "cu128", "cu124", "cu121", "cu118", "cu117", "cpu"]
     assert decision.expected == ("2.14", b("cu126"))
     assert [p.name for p in plan(nvidia("550.54.14", (8, 6)), torch="==2.5.1").plan][:1] == ["cu124"]
     # A companion pinned to an older torch release fixes the release too.
