@@ -235,3 +235,51 @@ def test_arm_machines_are_judged_with_the_aarch64_lists():
     spark = nvidia("580.95.05", (12, 1), arch="aarch64")  # DGX Spark GB10: sm_120 code runs on 12.1
     assert best(spark, "2.14") == "cu134"
     assert incompatibility(parse_backend("xpu"), Version("2.14"), Machine("Linux", arch="aarch64")) is not None
+
+
+# --------------------------------------------------------------------------- end to end
+# Real pip in the shared hook virtualenv against the replica of the PyTorch index (dry runs with
+# ``--report``); AMD machines through the LTT_AMD_GPU_ARCHITECTURE override, NVIDIA ones through
+# the NVML stand-in.
+
+RTX_4090 = ("8.9", "NVIDIA GeForce RTX 4090")
+
+
+def _built(requirement, expected):
+    """A case that is skipped where the pinned release has no wheels for the test Python."""
+    from support.harness import releases_for
+
+    pinned = requirement.partition("==")[2]
+    built = pinned in {r.torch for r in releases_for()}
+    return pytest.param(requirement, expected,
+                        marks=() if built else pytest.mark.skip(reason=f"torch {pinned} has no wheels for this Python"))
+
+
+@pytest.mark.parametrize("gfx, requirement, expected", [
+    # RX 7800 XT: no rocm6.1 build of 2.5 lists gfx1101 (PR #141667), and rocm6.2 lacks it too
+    pytest.param("gfx1101", *_built("torch==2.5.1", "2.5.1+cpu").values, id="rx7800xt-2.5.1"),
+    # Strix Halo: rocm7.1 of 2.10 lists gfx1151 (PR #167299)
+    pytest.param("gfx1151", *_built("torch==2.10.0", "2.10.0+rocm7.1").values, id="strix-halo-2.10.0"),
+])
+def test_amd_gpus_get_the_rocm_builds_of_each_release_that_list_them(hook_venv, gfx, requirement, expected):
+    result = hook_venv.pip("install", requirement, env={"LTT_AMD_GPU_ARCHITECTURE": gfx})
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == expected
+
+
+def test_rx_7800_xt_gets_a_rocm_build_of_the_newest_release(hook_venv):
+    from support.harness import newest_release
+
+    newest = newest_release().torch
+    result = hook_venv.pip("install", "torch", env={"LTT_AMD_GPU_ARCHITECTURE": "gfx1101"})
+    assert result.returncode == 0, result.output
+    backend = result.chosen["torch"].partition("+")[2]
+    assert result.chosen["torch"].startswith(newest + "+") and backend.startswith("rocm"), result.chosen
+
+
+@pytest.mark.parametrize("requirement, expected", [_built("torch==2.10.0", "2.10.0+cu129")])
+def test_driver_575_rtx_4090_gets_cu129_of_torch_2_10_on_linux(hook_venv, nvidia, requirement, expected):
+    # CUDA 13 needs driver 580; cu129 is the best CUDA 12 build of 2.10 on Linux (test-infra PR #7652)
+    result = hook_venv.pip("install", requirement, env=nvidia("575.57.08", RTX_4090))
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == expected

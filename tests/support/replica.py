@@ -110,6 +110,9 @@ DEFAULT_RELEASES: Tuple[Release, ...] = (
     Release("2.8.0", "0.23.0", "2.8.0", ("cpu", "cu126", "cu128", "cu129", "rocm6.3", "rocm6.4", "xpu"), _M228),
     Release("2.9.1", "0.24.1", "2.9.1", ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm6.3", "rocm6.4", "xpu"),
             _M228),
+    # The release of issue 13's cases: cu129 beside CUDA 13 (Linux only), ROCm 7.0/7.1 listing gfx1151.
+    Release("2.10.0", "0.25.0", "2.10.0",
+            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.0", "rocm7.1", "xpu"), _M228),
     Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228),
     Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228),
 )
