@@ -25,7 +25,10 @@ CHANNELS = {"stable": "", "test": "test/", "nightly": "nightly/"}
 #: listed here rather than with the triton builds because they are uploaded to the backend
 #: pages (``whl/cu128/vllm/``) like the other allow-listed families, and a project here is
 #: only *looked up* on the backend pages: a wheel without a backend label is never rejected
-#: for its label, so an unlabelled build is still found.
+#: for its label, so an unlabelled build is still found. ``vllm`` and ``flashinfer-python`` are
+#: on the allow-list too but left out: their own projects publish every release on PyPI and
+#: the PyTorch index mirrors only some builds, so keeping them to the PyTorch index would make
+#: most of their releases unreachable (``pip install vllm`` would fail).
 BACKEND_BUILT = frozenset(
     {
         "torch",
@@ -46,8 +49,6 @@ BACKEND_BUILT = frozenset(
         "xformers",
         "torchcomms",
         "flash-attn-3",
-        "vllm",
-        "flashinfer-python",
         "mslk",
         "torchvision-extra-decoders",
     }

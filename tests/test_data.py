@@ -128,11 +128,18 @@ def test_platform_names():
     assert platform_of(Machine("Darwin", arch="arm64")) == "macos-aarch64"
 
 
-@pytest.mark.parametrize("name", ["torch-tensorrt-rtx", "torchcomms", "flash-attn-3", "vllm", "flashinfer-python",
-                                  "mslk", "torchvision-extra-decoders"])
+@pytest.mark.parametrize("name", ["torch-tensorrt-rtx", "torchcomms", "flash-attn-3", "mslk",
+                                  "torchvision-extra-decoders"])
 def test_the_allow_listed_families_are_pytorch_projects(name):
     assert name in data.BACKEND_BUILT and name not in data.TRITON_BUILDS
     assert name == re.sub(r"[-_.]+", "-", name).lower()  # PEP 503 form, as pip looks them up
+
+
+@pytest.mark.parametrize("name", ["vllm", "flashinfer-python"])
+def test_projects_their_own_authors_publish_on_pypi_stay_with_the_users_indexes(name):
+    # Allow-listed on the PyTorch index too, but every release is on PyPI and the PyTorch
+    # index mirrors only some: redirecting them would make `pip install vllm` fail.
+    assert name not in data.BACKEND_BUILT | data.TRITON_BUILDS
 
 
 # --------------------------------------------------------------------------- audit corrections
