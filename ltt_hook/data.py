@@ -126,6 +126,13 @@ RELEASE_BACKENDS = {
 #: Source: pytorch/pytorch RELEASE.md "Release Compatibility Matrix" (Python column);
 #: pytorch/test-infra ``tools/scripts/generate_binary_build_matrix.py`` (``PYTHON_ARCHES_DICT``)
 #: at each release.
+FREE_THREADED_PYTHONS = {  # free-threaded CPython -> (first, last or None) torch release with its wheels
+    "3.13": ("2.7", "2.11"),  # cp313t: from 2.7, dropped in 2.12
+    "3.14": ("2.9", None),  # cp314t: from 2.9
+}
+#: Source of FREE_THREADED_PYTHONS: pytorch/test-infra ``tools/scripts/generate_binary_build_matrix.py``
+#: (``3.13t``/``3.14t`` in the Python list of each release branch); pytorch/pytorch RELEASE.md.
+
 RELEASE_PYTHONS = {
     "1.8": "3.6 3.9", "1.9": "3.6 3.9", "1.10": "3.6 3.9", "1.11": "3.7 3.10", "1.12": "3.7 3.10",
     "1.13": "3.7 3.10", "2.0": "3.8 3.11", "2.1": "3.8 3.11", "2.2": "3.8 3.12", "2.3": "3.8 3.12",

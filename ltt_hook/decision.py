@@ -47,6 +47,8 @@ class Request:
     python: Optional[Tuple[int, int]] = None
     #: ``--platform``: the target is another machine.
     cross_target: bool = False
+    #: The target Python is a free-threaded build (``python3.13t``: ``cp313t`` wheels only).
+    free_threaded: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,9 +122,15 @@ class Decision:
         return f"{channel_url}/{self.expected[1].name}"
 
 
-def _python_fits(release: str, python: Optional[Tuple[int, int]]) -> bool:
+def _python_fits(release: str, python: Optional[Tuple[int, int]], free_threaded: bool = False) -> bool:
+    """Whether torch ``release`` has wheels for ``python`` (a free-threaded one: ``cp313t``)."""
     if python is None:
         return True
+    if free_threaded:
+        first, last = data.FREE_THREADED_PYTHONS.get("%d.%d" % python, (None, None))
+        if first is None:
+            return False
+        return Version(first) <= Version(release) and (last is None or Version(release) <= Version(last))
     low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
     return low <= python <= high
 
@@ -211,7 +219,8 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
     per_release: List[Tuple[str, Optional[Backend]]] = []
     if channel == "stable":
         releases = sorted((r for r in data.RELEASE_BACKENDS
-                           if _python_fits(r, request.python) and admits_release(r, request.specifiers)),
+                           if _python_fits(r, request.python, request.free_threaded)
+                           and admits_release(r, request.specifiers)),
                           key=Version, reverse=True)
         for release in releases:
             gpu_builds = [b for b in map(parse_backend, data.RELEASE_BACKENDS[release].split()) if b.is_gpu]

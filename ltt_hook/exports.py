@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from typing import List, Optional, Sequence, Tuple
 
@@ -28,7 +29,8 @@ PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 def the_decision(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Decision:
     """What ``pip install torch`` (``torch==release.*`` when given) would decide now."""
     specifiers = {"torch": (SpecifierSet(f"=={release.major}.{release.minor}.*"),)} if release else {}
-    request = Request(requested=frozenset({"torch"}), specifiers=specifiers, python=sys.version_info[:2])
+    request = Request(requested=frozenset({"torch"}), specifiers=specifiers, python=sys.version_info[:2],
+                      free_threaded=bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
     return decide(cfg, machine, request, Environment())
 
 

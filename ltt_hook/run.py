@@ -10,6 +10,7 @@ import importlib.metadata
 import logging
 import platform
 import sys
+import sysconfig
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
@@ -161,7 +162,8 @@ class Run:
         return Request(requested=frozenset(self.requested),
                        specifiers={k: tuple(SpecifierSet(str(s)) for s in v) for k, v in self.specifiers.items()},
                        pins=frozenset(self.pins), index_backends=frozenset(url_backends), python=python,
-                       cross_target=bool(getattr(opts, "platforms", None)))
+                       cross_target=bool(getattr(opts, "platforms", None)),
+                       free_threaded=python is not None and bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
 
     def decision(self, index_urls: List[str]) -> Decision:
         """The decision, made once per run (:func:`ltt_hook.decision.decide`)."""

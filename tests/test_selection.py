@@ -6,6 +6,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from ltt_hook import data
 from ltt_hook.backends import InvalidBackend, backend_from_label, backend_from_url, parse_backend
 from ltt_hook.config import Config
 from ltt_hook.decision import Environment, Request, decide
@@ -169,3 +170,14 @@ def test_fixed_backends_win_and_say_why():
     policy = decide(config, None, Request(), Environment())
     assert policy.rejects("torch", Version("2.14.1+cu126"), b("cu126")).endswith("LTT_PYTORCH_COMPUTATION_BACKEND allows cpu")
     assert policy.rejects("torch", Version("2.14.1+cpu"), b("cpu")) is None
+
+
+def test_a_free_threaded_python_plans_only_releases_with_its_wheels():
+    gpu = nvidia("550.54.14", (8, 6))
+    regular = Request(requested=frozenset({"torch"}), python=(3, 13))
+    threaded = Request(requested=frozenset({"torch"}), python=(3, 13), free_threaded=True)
+    assert decide(Config(), gpu, regular, Environment()).releases[0] == max(data.RELEASE_BACKENDS, key=Version)
+    # cp313t wheels exist for torch 2.7 - 2.11 only (dropped in 2.12)
+    releases = decide(Config(), gpu, threaded, Environment()).releases
+    assert releases[0] == "2.11" and releases[-1] == "2.7", releases
+    assert decide(Config(), gpu, Request(python=(3, 12), free_threaded=True), Environment()).releases == ()
