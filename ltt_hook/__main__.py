@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional
@@ -64,6 +65,8 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
             "index-url": {"value": config_mod.redact(cfg.index_url), "from": cfg.origins["index-url"]},
             "disable": {"value": cfg.disable, "from": cfg.origins["disable"]},
             "strict": {"value": cfg.strict, "from": cfg.origins["strict"]},
+            **({"detection-root": {"value": os.environ["LTT_SYSROOT"], "from": "environment variable LTT_SYSROOT"}}
+               if os.environ.get("LTT_SYSROOT", "").strip() else {}),
         },
         "warnings": cfg.warnings,
         "off": decision.off,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import os
 import platform
 import sys
 import sysconfig
@@ -364,6 +365,9 @@ def log_decision(run: Run, decision: Decision) -> None:
         lines.append(f"  off: {decision.off}")
     machine = decision.machine
     if machine is not None and decision.fixed is None:
+        root = os.environ.get("LTT_SYSROOT", "").strip()
+        if root:
+            lines.append(f"  detection reads /proc, /sys and /etc under {root} (environment variable LTT_SYSROOT)")
         lines += [f"  detected: {note}" for note in machine.notes]
         lines += [f"  GPU: {gpu.summary}" for gpu in machine.gpus]
     if decision.fixed is not None:
