@@ -22,7 +22,7 @@ from packaging.version import Version
 
 from . import __version__, config as config_mod, data, detection, extensions
 from .backends import parse_backend
-from .selection import compatibility, incompatibility
+from .selection import compatibility, incompatibility, judged_by
 
 
 def newest_release() -> str:
@@ -42,7 +42,9 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
             backend = parse_backend(name)
             reason = incompatibility(backend, Version(release), machine)
             why = compatibility(backend, Version(release), machine) if reason is None else None
-            backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why})
+            row, source = judged_by(backend, Version(release), machine)
+            backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why,
+                             "row": row, "source": source})
     chosen = decision.expected[1].name if decision.expected and not decision.off else None
     fixed = cfg.backends
     try:
@@ -80,6 +82,20 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
     }
 
 
+def _row_text(row: Dict[str, Any]) -> str:
+    """A table row in a few words: ``row 2.9-2.14 linux-aarch64 cu130 cu132 cu134: 8.0 ... 12.0``."""
+    if row.get("rule") == "jetson":
+        only = ", ".join(row["sbsa_socs"])
+        soc = f"nvidia,{row['soc']}" if row["soc"] else f"L4T R{row['l4t']}"
+        return f"the Jetson rule ({soc}; PyTorch's CUDA builds support only {only})"
+    if "releases" not in row:
+        return f"the XPU device list ({len(row['platforms'])} platforms)"
+    where = " ".join(row.get("platforms", ["linux-x86_64"]))
+    arches = " ".join(a + ("+PTX" if a in row.get("ptx", ()) else "") for a in row["arches"])
+    borrowed = f" (borrowed from {row['borrowed_from']})" if row.get("borrowed_from") else ""
+    return f"row {row['releases']} {where} {' '.join(row['backends'])}{borrowed}: {arches}"
+
+
 def render(info: Dict[str, Any]) -> str:
     m = info["machine"]
     lines = [f"ltt-hook {info['ltt_hook']} (pip {info['pip']}, Python {info['python']})", "", "Machine:"]
@@ -98,6 +114,8 @@ def render(info: Dict[str, Any]) -> str:
     for b in info["backends"]:
         verdict = f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"
         lines.append(f"  {b['backend']:<10} {verdict}")
+        if b.get("row"):
+            lines.append(f"  {'':<10} by {_row_text(b['row'])}; source: {b['source']}")
     c = info["choice"]
     lines.append("")
     lines += [f"Note: {note}" for note in info["notes"]]

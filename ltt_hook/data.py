@@ -223,102 +223,146 @@ PLATFORM_BACKENDS = {
 }
 
 #: GPU architectures compiled into each CUDA build, as (first torch release, last torch
-#: release, platforms, backends, ``TORCH_CUDA_ARCH_LIST``). ``+PTX`` on an entry means PTX
-#: of that architecture is shipped too, so newer GPUs can JIT it. A row applies to the
+#: release, platforms, backends, ``TORCH_CUDA_ARCH_LIST``, source). ``+PTX`` on an entry means
+#: PTX of that architecture is shipped too, so newer GPUs can JIT it. A row applies to the
 #: releases of its range that publish the backend on the platform (:data:`RELEASE_BACKENDS`,
 #: :data:`PLATFORM_BACKENDS`); every such (release, platform, backend) has exactly one row
-#: (``tests/test_data.py`` checks it).
+#: (``tests/test_data.py`` checks it). The last field cites the row's source; ``python -m
+#: ltt_hook --json`` shows it with the row that judged each backend.
 #: Sources: pytorch/builder ``manywheel/build_cuda.sh`` and ``windows/cuda*.bat`` history,
 #: pytorch/pytorch ``.ci/manywheel/build_cuda.sh`` and ``.ci/pytorch/windows/cuda*.bat``,
 #: pytorch/pytorch RELEASE.md "PyTorch CUDA Support Matrix", pytorch/pytorch issues #157517
 #: (CUDA 13 drops sm < 7.5) and #172352 (Volta dropped from the 2.11 cu128 build), and the
 #: December 2026 build-facts audit (§2), which cites a source per row; rows marked
 #: "inferred" have none and follow the neighbouring rows, claiming no PTX.
+_BUILD_CUDA = "pytorch/builder manywheel/build_cuda.sh and windows/cuda*.bat"
 CUDA_ARCHES = (
     # ---- Linux x86_64 and Windows alike (no Windows-specific source found; inferred equal)
-    ("1.8", "1.13", "linux-x86_64 windows-x86_64", "cu101 cu102", "3.7 5.0 6.0 7.0"),
-    ("1.8", "1.13", "linux-x86_64 windows-x86_64", "cu111 cu113 cu115 cu116 cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6"),
-    ("2.0", "2.0", "linux-x86_64 windows-x86_64", "cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6"),
-    # cu118 in 2.6-2.7: inferred from 2.0-2.5
-    ("2.0", "2.7", "linux-x86_64 windows-x86_64", "cu118", "3.7 5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
-    # cu124 in 2.6: inferred from 2.4-2.5
-    ("2.1", "2.6", "linux-x86_64 windows-x86_64", "cu121 cu124", "5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
+    ("1.8", "1.13", "linux-x86_64 windows-x86_64", "cu101 cu102", "3.7 5.0 6.0 7.0",
+     f"{_BUILD_CUDA}; Windows inferred equal"),
+    ("1.8", "1.13", "linux-x86_64 windows-x86_64", "cu111 cu113 cu115 cu116 cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6",
+     f"{_BUILD_CUDA}; Windows inferred equal"),
+    ("2.0", "2.0", "linux-x86_64 windows-x86_64", "cu117", "3.7 5.0 6.0 7.0 7.5 8.0 8.6",
+     f"{_BUILD_CUDA}; Windows inferred equal"),
+    ("2.0", "2.7", "linux-x86_64 windows-x86_64", "cu118", "3.7 5.0 6.0 7.0 7.5 8.0 8.6 9.0",
+     f"{_BUILD_CUDA}; 2.6-2.7 inferred from 2.0-2.5; Windows inferred equal"),
+    ("2.1", "2.6", "linux-x86_64 windows-x86_64", "cu121 cu124", "5.0 6.0 7.0 7.5 8.0 8.6 9.0",
+     f"{_BUILD_CUDA}; cu124 in 2.6 inferred from 2.4-2.5; Windows inferred equal"),
     # ---- Linux x86_64
-    # audit §2: cu126 2.6-2.14 is 5.0;6.0;7.0;7.5;8.0;8.6;9.0 (V/O)
-    ("2.6", "2.14", "linux-x86_64", "cu126", "5.0 6.0 7.0 7.5 8.0 8.6 9.0"),
-    # audit §2: 2.7 cu128 has PTX (compute_120), pytorch/pytorch PR #145792 (O)
-    ("2.7", "2.7", "linux-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
-    # audit §2: 2.8-2.10 cu128 7.0 ... 12.0 without PTX, pytorch/pytorch PR #157516 (V/O);
-    # Windows inferred equal (the audit lists no Windows difference for these rows)
-    ("2.8", "2.10", "linux-x86_64 windows-x86_64", "cu128", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
-    # audit §2: 2.11 cu128 drops Volta, pytorch/pytorch issue #172352 (V/O); Windows inferred
-    ("2.11", "2.11", "linux-x86_64 windows-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0"),
-    # cu129 2.8-2.9: pytorch/pytorch RELEASE.md (2.8) and .ci/manywheel/build_cuda.sh
-    ("2.8", "2.9", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
-    ("2.8", "2.8", "windows-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),  # inferred, no PTX claimed
-    # cu129 2.10-2.11, Linux only (audit §1; test-infra PR #7652): inferred from cu128 of
-    # the same release, no PTX claimed
-    ("2.10", "2.10", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
-    ("2.11", "2.11", "linux-x86_64", "cu129", "7.5 8.0 8.6 9.0 10.0 12.0"),
-    # audit §2: CUDA 13 in 2.9/2.10 ships PTX (``120_virtual`` in the 2.9/2.10 variants.json,
-    # wheelnext/variant-repack) ...
-    ("2.9", "2.10", "linux-x86_64", "cu130", "7.5 8.0 8.6 9.0 10.0 12.0+PTX"),
-    # ... and not from 2.11 on: "[release-only] Remove +ptx from cuda 13.0", pytorch/pytorch
-    # PR #175567; PR #188914 ("release wheels never have PTX"). 2.13.0 x86 had it by accident:
-    # not claimed. cu134 in 2.14, Linux only (audit §1, CUDA_ARCHES_NO_WINDOWS): inferred
-    # from cu130/cu132.
-    ("2.11", "2.14", "linux-x86_64", "cu130 cu132 cu134", "7.5 8.0 8.6 9.0 10.0 12.0"),
+    ("2.6", "2.14", "linux-x86_64", "cu126", "5.0 6.0 7.0 7.5 8.0 8.6 9.0",
+     "pytorch/pytorch .ci/manywheel/build_cuda.sh; build-facts audit §2 (cu126 2.6-2.14)"),
+    ("2.7", "2.7", "linux-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0+PTX",
+     "pytorch/pytorch PR #145792 (2.7 cu128 ships compute_120 PTX; build-facts audit §2)"),
+    ("2.8", "2.10", "linux-x86_64 windows-x86_64", "cu128", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/pytorch PR #157516 (7.0-12.0 without PTX; build-facts audit §2); Windows inferred equal"),
+    ("2.11", "2.11", "linux-x86_64 windows-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/pytorch issue #172352 (2.11 cu128 drops Volta; build-facts audit §2); Windows inferred equal"),
+    ("2.8", "2.9", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0+PTX",
+     "pytorch/pytorch RELEASE.md (2.8) and .ci/manywheel/build_cuda.sh"),
+    ("2.8", "2.8", "windows-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
+     "inferred from the Linux row; no PTX claimed"),
+    ("2.10", "2.10", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only; build-facts audit §1); "
+     "list inferred from cu128 of the same release, no PTX claimed"),
+    ("2.11", "2.11", "linux-x86_64", "cu129", "7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only; build-facts audit §1); "
+     "list inferred from cu128 of the same release, no PTX claimed"),
+    ("2.9", "2.10", "linux-x86_64", "cu130", "7.5 8.0 8.6 9.0 10.0 12.0+PTX",
+     "120_virtual in the 2.9/2.10 variants.json (wheelnext/variant-repack); build-facts audit §2"),
+    ("2.11", "2.14", "linux-x86_64", "cu130 cu132 cu134", "7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/pytorch PR #175567 (\"[release-only] Remove +ptx from cuda 13.0\") and PR #188914 "
+     "(release wheels never have PTX; 2.13.0 x86 had it by accident, not claimed); cu134 in 2.14 "
+     "Linux only (CUDA_ARCHES_NO_WINDOWS), list inferred from cu130/cu132"),
     # ---- Windows
-    # audit §2 "CUDA, Windows": cu126 also has sm_61 there
-    ("2.6", "2.14", "windows-x86_64", "cu126", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0"),
-    # audit §2 "CUDA, Windows": 2.7 cu128 covers sm_50, 60, 61, 70, 75 ... 120 (no PTX claimed)
-    ("2.7", "2.7", "windows-x86_64", "cu128", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0 10.0 12.0"),
-    # audit §2 "CUDA, Windows": CUDA 13 builds never carry PTX there (pytorch/pytorch
-    # ``cuda_config.bat``)
-    ("2.9", "2.14", "windows-x86_64", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0"),
-    # ---- Linux aarch64 (SBSA): audit §2, pytorch/pytorch ``build_env_setup.py`` and
-    # RELEASE.md; no PTX claimed. Jetson Orin (sm_87) is not supported by these wheels although 8.0 code
-    # would run on it by the rule above (torch warns "8.0 ... except 8.7"): see the audit.
-    ("2.8", "2.14", "linux-aarch64", "cu126", "8.0 9.0"),
-    ("2.7", "2.11", "linux-aarch64", "cu128 cu129", "8.0 9.0 10.0 12.0"),
-    ("2.9", "2.14", "linux-aarch64", "cu130 cu132 cu134", "8.0 9.0 10.0 11.0 12.0"),
+    ("2.6", "2.14", "windows-x86_64", "cu126", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0",
+     "build-facts audit §2 \"CUDA, Windows\" (cu126 has sm_61 there)"),
+    ("2.7", "2.7", "windows-x86_64", "cu128", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0 10.0 12.0",
+     "build-facts audit §2 \"CUDA, Windows\" (2.7 cu128 covers sm_50-sm_120); no PTX claimed"),
+    ("2.9", "2.14", "windows-x86_64", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/pytorch cuda_config.bat (CUDA 13 Windows builds carry no PTX; build-facts audit §2 \"CUDA, Windows\")"),
+    # ---- Linux aarch64 (SBSA: GH200, GB200/GB300, GB10, Jetson Thor); no PTX claimed. Jetson
+    # Orin (sm_87) is not supported by these wheels although 8.0 code would run on it by the
+    # binary-compatibility rule (torch warns "8.0 ... except 8.7"): selection excludes every
+    # PyTorch-index CUDA build on a Jetson other than Thor (see JETSON_INDEXES).
+    ("2.8", "2.14", "linux-aarch64", "cu126", "8.0 9.0",
+     "pytorch/pytorch build_env_setup.py (aarch64) and RELEASE.md (build-facts audit §2 "
+     "\"CUDA, Linux aarch64\")"),
+    ("2.7", "2.11", "linux-aarch64", "cu128 cu129", "8.0 9.0 10.0 12.0",
+     "pytorch/pytorch build_env_setup.py (aarch64) and RELEASE.md (build-facts audit §2 "
+     "\"CUDA, Linux aarch64\")"),
+    ("2.9", "2.14", "linux-aarch64", "cu130 cu132 cu134", "8.0 9.0 10.0 11.0 12.0",
+     "pytorch/pytorch build_env_setup.py (aarch64) and RELEASE.md (build-facts audit §2 "
+     "\"CUDA, Linux aarch64\": Thor's sm_110 from CUDA 13)"),
 )
 
+#: NVIDIA Jetson modules by system-on-chip (the ``nvidia,<soc>`` entry of the device tree's
+#: ``compatible``): the module family and its GPU's compute capability. PyTorch's own aarch64
+#: CUDA builds (the ``linux-aarch64`` rows above) are SBSA builds: they support Jetson Thor
+#: (sm_110) and no older Jetson; Orin (sm_87) is left out on purpose although 8.0 code would
+#: run there by the binary-compatibility rule (torch warns "8.0 ... except 8.7"). Those need
+#: NVIDIA's own Jetson builds, which the hook does not choose by itself.
+#: Sources: the Linux kernel's device trees (``arch/arm64/boot/dts/nvidia/tegra234-*.dts``:
+#: "nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234"); compute
+#: capabilities from NVIDIA's CUDA GPU list (developer.nvidia.com/cuda-gpus; Thor is 11.0 from
+#: CUDA 13 on); build-facts audit §2 "CUDA, Linux aarch64". ``tegra264`` for Thor is inferred
+#: from NVIDIA's naming (T264), not read from a device tree.
+JETSON_SOCS = {
+    "tegra210": ("Jetson Nano / TX1", "5.3"),
+    "tegra186": ("Jetson TX2", "6.2"),
+    "tegra194": ("Jetson Xavier", "7.2"),
+    "tegra234": ("Jetson Orin", "8.7"),
+    "tegra264": ("Jetson Thor", "11.0"),
+}
+#: Jetson SoCs that PyTorch's own aarch64 (SBSA) CUDA builds support; L4T (``/etc/nv_tegra_release``)
+#: from this release on is SBSA too (JetPack 7, Thor), for a Jetson whose device tree is unreadable.
+JETSON_SBSA = frozenset({"tegra264"})
+JETSON_SBSA_L4T = 38
+#: NVIDIA's Jetson AI Lab package index per L4T major release (JetPack 6 is L4T R36): the base
+#: URL for ``[ltt] index-url`` and the backend page below it for ``[ltt] backend``. Unverified
+#: whether its pages work under ltt-hook's ``<index-url>/<backend>/<project>/`` layout.
+#: Source: NVIDIA Jetson AI Lab (jetson-ai-lab.io), wheel URLs
+#: ``https://pypi.jetson-ai-lab.io/jp6/cu126/...``.
+JETSON_INDEX_HOME = "https://pypi.jetson-ai-lab.io"
+JETSON_INDEXES = {"36": ("https://pypi.jetson-ai-lab.io/jp6", "cu126")}
+JETSON_SOURCE = ("build-facts audit §2 \"CUDA, Linux aarch64\" (Orin sm_87 is not in PyTorch's aarch64 "
+                 "CUDA builds; torch warns \"8.0 ... except 8.7\")")
+
 #: AMD GPU targets compiled into each ROCm build (``torch.cuda.get_arch_list()``), as (first
-#: torch release, last torch release, backends, gfx targets): the list changes with the
+#: torch release, last torch release, backends, gfx targets, source): the list changes with the
 #: torch release, not only with the ROCm version. ROCm builds are Linux x86_64 only. Every
 #: (release, ROCm backend) of :data:`RELEASE_BACKENDS` from ROCm 6 on has exactly one row, or
 #: borrows the row of the nearest older backend of its major version (``rocm7.14``);
 #: ROCm 5.x/4.x have none: those builds are only used when asked for explicitly.
 #: Source: astral-sh/uv ``crates/uv-torch/src/backend.rs`` (``LINUX_AMD_GPU_DRIVERS``, which
 #: uv inferred by running ``torch.cuda.get_arch_list()`` for each ROCm build), corrected per
-#: release by the December 2026 build-facts audit (§2, "ROCm"), which cites the rows below.
+#: release by the December 2026 build-facts audit (§2, "ROCm"), which cites the rows below
+#: (the last field). rocm7.14 (2.14, built on AMD's TheRock) has no published list and no row:
+#: selection borrows rocm7.2's and says so.
+_UV_ROCM = "astral-sh/uv crates/uv-torch/src/backend.rs (LINUX_AMD_GPU_DRIVERS)"
 ROCM_ARCHES = (
-    ("2.3", "2.4", "rocm6.0", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100"),
-    # rocm6.1 for 2.4/2.5 has no gfx1101: added in Nov 2024 by pytorch/pytorch PR #141667,
-    # so only the 2.6 build has it (audit, V)
-    ("2.4", "2.5", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100"),
-    ("2.6", "2.6", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101"),
-    ("2.5", "2.5", "rocm6.2", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100"),
-    # rocm6.2.4 in 2.6: gfx1102, gfx1200 and gfx1201 were added after the 2.6 branch cut
-    # (pytorch/pytorch PRs #147761, #148562; audit, inferred); 2.7 has them
-    ("2.6", "2.6", "rocm6.2.4", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101"),
+    ("2.3", "2.4", "rocm6.0", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100", _UV_ROCM),
+    ("2.4", "2.5", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100",
+     "pytorch/pytorch PR #141667 (gfx1101 added Nov 2024, after 2.5; build-facts audit §2, verified)"),
+    ("2.6", "2.6", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101",
+     "pytorch/pytorch PR #141667 (gfx1101 from 2.6; build-facts audit §2, verified)"),
+    ("2.5", "2.5", "rocm6.2", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100", _UV_ROCM),
+    ("2.6", "2.6", "rocm6.2.4", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101",
+     "pytorch/pytorch PRs #147761, #148562 (gfx1102, gfx1200, gfx1201 added after the 2.6 branch "
+     "cut; build-facts audit §2, inferred)"),
     ("2.7", "2.7", "rocm6.2.4",
-     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201"),
+     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
+     "pytorch/pytorch PRs #147761, #148562 (in 2.7); " + _UV_ROCM),
     ("2.7", "2.9", "rocm6.3 rocm6.4",
-     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201"),
-    # 2.10 on: gfx1150, gfx1151 and gfx950 in every ROCm 7 build (pytorch/pytorch PR #167299
-    # made them unconditional; the 2.10 variants.json lists them; audit, V). rocm7.1 in 2.12
-    # and rocm7.2 in 2.11-2.12: inferred from the same PR.
+     "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201", _UV_ROCM),
     ("2.10", "2.12", "rocm7.0 rocm7.1 rocm7.2",
      "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 "
-     "gfx1200 gfx1201"),
-    # 2.13 on: gfx1103 (Radeon 780M) joins the wheel list, pytorch/pytorch PR #179653
-    # (April 2026; audit, inferred). rocm7.14 (2.14, built on AMD's TheRock) has no published
-    # list and no row: selection borrows rocm7.2's and says so.
+     "gfx1200 gfx1201",
+     "pytorch/pytorch PR #167299 (gfx1150, gfx1151, gfx950 unconditional; the 2.10 variants.json "
+     "lists them; build-facts audit §2, verified); rocm7.1 in 2.12 and rocm7.2 in 2.11-2.12 inferred"),
     ("2.13", "2.14", "rocm7.1 rocm7.2",
      "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1103 gfx1150 "
-     "gfx1151 gfx1200 gfx1201"),
+     "gfx1151 gfx1200 gfx1201",
+     "pytorch/pytorch PR #179653 (gfx1103 joins the wheel list, April 2026; build-facts audit §2, inferred)"),
 )
 
 #: Intel GPUs that PyTorch's XPU builds support, as PCI device ids (vendor 0x8086) per
@@ -357,3 +401,7 @@ XPU_DEVICES = {
     "Intel Core Ultra with Arc graphics (Panther Lake)":
         "0xb080 0xb081 0xb082 0xb083 0xb084 0xb085 0xb086 0xb087 0xb08f 0xb090 0xb0a0 0xb0b0",
 }
+
+#: The source of :data:`XPU_DEVICES`, for ``python -m ltt_hook --json``.
+XPU_SOURCE = ("PyTorch \"Getting Started on Intel GPU\" (docs.pytorch.org notes/get_start_xpu); device ids "
+              "from torvalds/linux include/drm/intel/pciids.h")

@@ -24,7 +24,7 @@ from . import data
 from .backends import Backend, parse_backend
 from .config import Config
 from .detection import Machine
-from .selection import incompatibility, known_backends, platform_of, published, release_of
+from .selection import incompatibility, jetson_note, known_backends, platform_of, published, release_of
 
 __all__ = ["Request", "Environment", "Decision", "decide", "admits_release"]
 
@@ -253,5 +253,7 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
                          f"{gpu[0][0]}+{gpu[0][1]}, the newest release with a build this machine's GPU can run")
     elif plan:
         expected = ("nightly" if channel == "nightly" else channel, plan[0])
+    if expected is not None and not expected[1].is_gpu and (jetson := jetson_note(machine)):
+        notes.append(jetson)  # a Jetson before Thor: why CPU, and where NVIDIA's builds are
     return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
                     expected=expected, notes=tuple(notes))

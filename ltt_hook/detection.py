@@ -10,13 +10,18 @@ source is tried, ending in "no GPU". Detection runs at most once per process.
   KFD topology in sysfs (no ROCm user space needed).
 - Intel: display-class PCI devices of vendor 0x8086 (sysfs on Linux, the display-adapter list
   on Windows), matched against :data:`ltt_hook.data.XPU_DEVICES` by selection.
+- NVIDIA Jetson (Linux only): the device tree's ``compatible`` and ``model``
+  (``/proc/device-tree``, else ``/sys/firmware/devicetree/base``) and ``/etc/nv_tegra_release``
+  (the L4T release); recorded as :attr:`Machine.jetson`, since PyTorch's own CUDA builds support
+  no Jetson before Thor.
 - Overrides (``LTT_CUDA_DRIVER_VERSION``, ``LTT_CUDA_COMPUTE_CAPABILITIES``,
   ``LTT_AMD_GPU_ARCHITECTURE``) state facts instead of probing them, for machines that cannot
   be probed (Docker builds, CI). The only exception :func:`detect` raises is
   :class:`OverrideError`, for an override that does not parse.
 
 :func:`detect` takes what it looks at as parameters: the operating system (default
-``platform.system()``), the filesystem root below which ``/proc``, ``/sys`` and ``/opt`` are read
+``platform.system()``), the CPU architecture (default ``platform.machine()``), the filesystem
+root below which ``/proc``, ``/sys``, ``/etc`` and ``/opt`` are read
 (default ``$LTT_SYSROOT``, else ``/``; end-to-end tests point it at a fake tree), the environment
 (``PATH``, ``ROCM_PATH``, the overrides) and the time each external tool may take.
 """
@@ -35,7 +40,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from . import data
 from .config import ConfigError
 
-__all__ = ["Gpu", "Host", "Machine", "Overrides", "OverrideError", "detect", "read_overrides",
+__all__ = ["Gpu", "Host", "Jetson", "Machine", "Overrides", "OverrideError", "detect", "read_overrides",
            "decode_gfx_target_version", "intel_platform", "TOOL_TIMEOUT"]
 
 #: Seconds an external tool (nvidia-smi, rocm_agent_enumerator, rocminfo, PowerShell) may
@@ -73,6 +78,37 @@ class Gpu:
         return self.name
 
 
+@dataclass(frozen=True)
+class Jetson:
+    """An NVIDIA Jetson module, from its device tree and L4T release file."""
+
+    #: The system-on-chip of the device tree's ``nvidia,<soc>`` entry (``tegra234`` is Orin);
+    #: None when only ``/etc/nv_tegra_release`` was found.
+    soc: Optional[str]
+    #: The device tree's ``model`` (``NVIDIA Jetson AGX Orin Developer Kit``), else the family.
+    model: str
+    #: The L4T release (``36.4.0``; R36 is JetPack 6), None when ``/etc/nv_tegra_release`` is absent.
+    l4t: Optional[str] = None
+
+    @property
+    def family(self) -> str:
+        """``Jetson Orin``, ``Jetson Thor``...; ``Jetson`` when the SoC is unknown."""
+        return data.JETSON_SOCS.get(self.soc or "", ("Jetson", ""))[0]
+
+    @property
+    def capability(self) -> Optional[str]:
+        """Its GPU's compute capability (``8.7``), None when the SoC is unknown."""
+        return data.JETSON_SOCS[self.soc][1] if self.soc in data.JETSON_SOCS else None
+
+    @property
+    def sbsa(self) -> bool:
+        """Whether PyTorch's own aarch64 (SBSA) CUDA builds support it (Thor)."""
+        if self.soc is not None:
+            return self.soc in data.JETSON_SBSA
+        major = re.match(r"\d+", self.l4t or "")
+        return major is not None and int(major.group()) >= data.JETSON_SBSA_L4T
+
+
 @dataclass
 class Machine:
     system: str  # platform.system(): "Linux", "Windows", "Darwin"
@@ -86,6 +122,8 @@ class Machine:
     #: platform.machine(): "x86_64", "AMD64", "aarch64", "arm64"; selection reads it with
     #: ``system`` to pick the build tables of the platform (``selection.platform_of``).
     arch: str = field(default_factory=platform.machine)
+    #: The NVIDIA Jetson module this is, None for any other machine.
+    jetson: Optional[Jetson] = None
 
     @property
     def nvidia_gpus(self) -> List[Gpu]:
@@ -140,6 +178,8 @@ class Host:
     root: str
     environ: Mapping[str, str]
     timeout: float
+    #: ``platform.machine()`` names: ``x86_64``, ``AMD64``, ``aarch64``, ``arm64``.
+    arch: str = field(default_factory=platform.machine)
 
     def path(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
@@ -433,6 +473,44 @@ def _detect_nvidia(machine: Machine, host: Host, overrides: Overrides) -> None:
                              "driver alone decides")
 
 
+# --------------------------------------------------------------------------- NVIDIA Jetson
+
+_DEVICE_TREES = ("/proc/device-tree", "/sys/firmware/devicetree/base")
+
+
+def _detect_jetson(machine: Machine, host: Host) -> None:
+    """A Jetson from its device tree (``nvidia,tegra234``...) and ``/etc/nv_tegra_release``."""
+    if host.system != "Linux":
+        return
+    compatible = model = None
+    where = []
+    for tree in _DEVICE_TREES:
+        compatible = host.read(f"{tree}/compatible")
+        if compatible is not None:
+            model = host.read(f"{tree}/model")
+            where.append(f"{tree}/compatible")
+            break
+    entries = [e.strip() for e in (compatible or "").split("\0") if e.strip()]
+    socs = [m.group(1) for e in entries if (m := re.fullmatch(r"nvidia,(tegra\d+)", e))]
+    release = host.read("/etc/nv_tegra_release")
+    l4t = None
+    if release is not None:
+        m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", release)
+        l4t = f"{m.group(1)}.{m.group(2)}" if m else None
+        where.append("/etc/nv_tegra_release")
+    if not socs and release is None:
+        return
+    soc = socs[0] if socs else None
+    family = Jetson(soc, "", l4t).family
+    jetson = machine.jetson = Jetson(soc, (model or "").replace("\0", "").strip() or family, l4t)
+    facts = [f"nvidia,{soc}" if soc else "SoC unknown"]
+    if jetson.capability:
+        facts.append(f"sm_{jetson.capability.replace('.', '')}")
+    if l4t:
+        facts.append(f"L4T R{l4t}")
+    machine.notes.append(f"{family}: {jetson.model} ({', '.join(facts)}) from {' and '.join(where)}")
+
+
 # --------------------------------------------------------------------------- AMD
 
 
@@ -631,24 +709,26 @@ def _guarded(machine: Machine, vendor: str, probe: Callable[..., None], *args: A
 
 
 def _host(system: Optional[str], root: Optional[str], timeout: Optional[float],
-          environ: Optional[Mapping[str, str]]) -> Host:
+          environ: Optional[Mapping[str, str]], arch: Optional[str] = None) -> Host:
     env = os.environ if environ is None else environ
     return Host(system=system or platform.system(), root=root or env.get("LTT_SYSROOT", "") or "/",
-                environ=env, timeout=TOOL_TIMEOUT if timeout is None else timeout)
+                environ=env, timeout=TOOL_TIMEOUT if timeout is None else timeout,
+                arch=arch or platform.machine())
 
 
 def _cache_key(host: Host) -> Tuple[object, ...]:
-    return (host.system, host.root, host.timeout, tuple(host.environ.get(k) for k in _ENV_KEYS))
+    return (host.system, host.arch, host.root, host.timeout, tuple(host.environ.get(k) for k in _ENV_KEYS))
 
 
 def _probe(host: Host) -> Machine:
     overrides = read_overrides(host.environ)
-    machine = Machine(system=host.system, overrides=dict(overrides.given))
+    machine = Machine(system=host.system, overrides=dict(overrides.given), arch=host.arch)
     if machine.system == "Darwin":
         machine.notes.append("macOS: PyTorch ships CPU/MPS builds only")
         if overrides.given:
             machine.notes.append(f"{', '.join(v for v, _ in overrides.given)} ignored on macOS")
     else:
+        _guarded(machine, "Jetson", _detect_jetson, host)
         _guarded(machine, "NVIDIA", _detect_nvidia, host, overrides)
         _guarded(machine, "AMD", _detect_amd, host, overrides)
         _guarded(machine, "Intel", _detect_intel, host)
@@ -659,18 +739,20 @@ def _probe(host: Host) -> Machine:
 
 
 def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optional[str] = None,
-           timeout: Optional[float] = None, environ: Optional[Mapping[str, str]] = None) -> Machine:
+           timeout: Optional[float] = None, environ: Optional[Mapping[str, str]] = None,
+           arch: Optional[str] = None) -> Machine:
     """Probe a machine once per process (``refresh`` forces a new probe).
 
     ``system`` is the operating system to detect for (``platform.system()`` names; default this
-    one's), ``root`` the filesystem root of ``/proc``, ``/sys`` and ``/opt`` (default
+    one's), ``arch`` its CPU architecture (``platform.machine()`` names; default this one's),
+    ``root`` the filesystem root of ``/proc``, ``/sys``, ``/etc`` and ``/opt`` (default
     ``$LTT_SYSROOT``, else ``/``), ``timeout`` the seconds each external tool may take (default
     :data:`TOOL_TIMEOUT`) and ``environ`` the environment (``PATH``, ``ROCM_PATH``, overrides;
     default ``os.environ``). Each combination is probed once per process.
 
     Raises :class:`OverrideError` when an override variable does not parse; nothing else.
     """
-    host = _host(system, root, timeout, environ)
+    host = _host(system, root, timeout, environ, arch)
     key = _cache_key(host)
     if refresh or key not in _CACHE:
         _CACHE[key] = _probe(host)

@@ -6,7 +6,7 @@ no pip imports, so it is unit-tested directly.
 
 from __future__ import annotations
 
-from typing import Any, Callable, FrozenSet, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from packaging.version import InvalidVersion, Version
 
@@ -15,7 +15,7 @@ from .backends import Backend, parse_backend
 from .detection import Gpu, Machine, intel_platform
 
 __all__ = ["release_of", "incompatibility", "compatibility", "known_backends", "sort_key", "platform_of", "published",
-           "rocm_arches", "driver_minimum"]
+           "rocm_arches", "driver_minimum", "jetson_note", "judged_by"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -33,15 +33,16 @@ def _arches(text: str) -> List[Arch]:
     return out
 
 
-_CudaRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], List[Arch]]
+# Each row ends with the data.py row it was read from (for ``python -m ltt_hook --json``).
+_CudaRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], List[Arch], Tuple[str, ...]]
 _CUDA_ROWS: List[_CudaRow] = [
-    (_release(first), _release(last), frozenset(platforms.split()), frozenset(names.split()), _arches(arches))
-    for first, last, platforms, names, arches in data.CUDA_ARCHES
+    (_release(row[0]), _release(row[1]), frozenset(row[2].split()), frozenset(row[3].split()), _arches(row[4]), row)
+    for row in data.CUDA_ARCHES
 ]
-_RocmRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str]]
+_RocmRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], Tuple[str, ...]]
 _ROCM_ROWS: List[_RocmRow] = [
-    (_release(first), _release(last), frozenset(names.split()), frozenset(arches.split()))
-    for first, last, names, arches in data.ROCM_ARCHES
+    (_release(row[0]), _release(row[1]), frozenset(row[2].split()), frozenset(row[3].split()), row)
+    for row in data.ROCM_ARCHES
 ]
 _CPUS = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 _OSES = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
@@ -99,6 +100,12 @@ def _nearest(rows: Sequence[Any], release: Optional[Version]) -> List[Any]:
 
 def _arch_lists(backend: Backend, release: Optional[Version], platform: str) -> List[List[Arch]]:
     """GPU architectures of ``backend`` builds of ``release`` for ``platform`` (of every
+    release when None); see :func:`_cuda_rows`."""
+    return [r[4] for r in _cuda_rows(backend, release, platform)]
+
+
+def _cuda_rows(backend: Backend, release: Optional[Version], platform: str) -> List[_CudaRow]:
+    """The rows that judge ``backend`` builds of ``release`` for ``platform`` (of every
     release when None).
 
     Conservative defaults for what the table does not know: a release newer than the table
@@ -114,7 +121,7 @@ def _arch_lists(backend: Backend, release: Optional[Version], platform: str) -> 
         if not older:
             return []
         rows = [r for r in here if older[-1].name in r[3]]
-    return [r[4] for r in _nearest(rows, release)]
+    return _nearest(rows, release)
 
 
 def _covers(arches: Sequence[Arch], capability: Tuple[int, int]) -> bool:
@@ -156,7 +163,7 @@ def rocm_arches(backend: Backend, release: Optional[Version] = None) -> Tuple[Op
 
 
 _FAMILY_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}
-_ANY_ROCM = frozenset(a for _, _, _, arches in data.ROCM_ARCHES for a in arches.split())
+_ANY_ROCM = frozenset(a for row in data.ROCM_ARCHES for a in row[3].split())
 
 
 def _judged(gpus: List[Gpu], supported: Callable[[Gpu], bool]) -> Tuple[List[Gpu], List[Gpu]]:
@@ -229,6 +236,9 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
         return _rocm_incompatibility(backend, release, machine)
     if backend.family == "xpu":
         return _xpu_incompatibility(machine)
+    jetson = _jetson_reason(machine)
+    if jetson is not None:
+        return jetson
     if machine.nvidia_driver is None:
         return "no NVIDIA driver found"
     minimum = driver_minimum(backend, machine.system)
@@ -257,6 +267,79 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
             which = f"torch {release}" if release else "any release"
             return f"{backend.name} builds of {which} lack {sm} ({gpu.name})"
     return None
+
+
+def _jetson_reason(machine: Machine) -> Optional[str]:
+    """Why no PyTorch-index CUDA build is for this Jetson (every Jetson before Thor), with
+    where NVIDIA's own builds are; None for any other machine and for Thor."""
+    jetson = machine.jetson
+    if jetson is None or jetson.sbsa:
+        return None
+    cap = f", sm_{jetson.capability.replace('.', '')}" if jetson.capability else ""
+    major = (jetson.l4t or "").split(".")[0]
+    if major in data.JETSON_INDEXES:
+        url, backend = data.JETSON_INDEXES[major]
+        how = (f"for L4T R{major}: [ltt] index-url = {url} and backend = {backend} in pip.conf, or "
+               f"LTT_INDEX_URL={url} LTT_PYTORCH_COMPUTATION_BACKEND={backend}")
+    else:
+        how = (f"choose the index of your JetPack on {data.JETSON_INDEX_HOME} and set it as [ltt] index-url "
+               "(LTT_INDEX_URL), with its CUDA page as [ltt] backend")
+    return (f"PyTorch's own CUDA builds do not support {jetson.family} GPUs ({jetson.model}{cap}); NVIDIA "
+            f"publishes Jetson builds on its Jetson AI Lab index, which ltt-hook does not choose by itself: "
+            f"to use it, set it yourself ({how})")
+
+
+def jetson_note(machine: Machine) -> Optional[str]:
+    """One line for a Jetson that gets a CPU build because of :func:`_jetson_reason`."""
+    why = _jetson_reason(machine)
+    return f"a CPU build, because {why}" if why else None
+
+
+def _arch_text(arches: Sequence[Arch]) -> Tuple[List[str], List[str]]:
+    return (["%d.%d" % (a[0], a[1]) for a in arches], ["%d.%d" % (a[0], a[1]) for a in arches if a[2]])
+
+
+def judged_by(backend: Backend, release: Optional[Version],
+              machine: Machine) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """The table row that judges ``backend`` builds of ``release`` on ``machine``, as plain data,
+    and the source it cites; (None, None) where no row does (CPU builds, a backend without data).
+
+    A CUDA row names its releases, platforms, backends, GPU architectures and the ones shipped
+    as PTX; a ROCm row its releases, backends and gfx targets; ``borrowed_from`` names the
+    backend whose row a backend missing from the tables uses. On a Jetson before Thor the
+    Jetson rule judges every CUDA build.
+    """
+    if backend.family == "cuda":
+        if _jetson_reason(machine) is not None:
+            assert machine.jetson is not None
+            return ({"rule": "jetson", "soc": machine.jetson.soc, "l4t": machine.jetson.l4t,
+                     "sbsa_socs": sorted(data.JETSON_SBSA)}, data.JETSON_SOURCE)
+        rows = _cuda_rows(backend, release, platform_of(machine))
+        if len(rows) != 1:
+            return None, None
+        first, last, platforms, names, arches, raw = rows[0]
+        listed, ptx = _arch_text(arches)
+        row: Dict[str, Any] = {"releases": f"{first}-{last}", "platforms": sorted(platforms), "backends": sorted(names),
+                               "arches": listed, "ptx": ptx}
+        if backend.name not in names:
+            older = [parse_backend(n) for n in names if parse_backend(n).version < backend.version]
+            row["borrowed_from"] = max(older, key=lambda b: b.version).name
+        return row, raw[5]
+    if backend.family == "rocm":
+        _, source = rocm_arches(backend, release)
+        if not source:
+            return None, None
+        rrows = _nearest([r for r in _ROCM_ROWS if source in r[2]], release)
+        if len(rrows) != 1:
+            return None, None
+        first, last, names, gfx, raw = rrows[0]
+        row = {"releases": f"{first}-{last}", "backends": sorted(names), "arches": raw[3].split()}
+        if source != backend.name:
+            row["borrowed_from"] = source
+        return row, raw[4]
+    if backend.family == "xpu":
+        return {"platforms": sorted(data.XPU_DEVICES)}, data.XPU_SOURCE
+    return None, None
 
 
 def compatibility(backend: Backend, release: Optional[Version], machine: Machine) -> str:

@@ -74,8 +74,9 @@ def test_every_cuda_build_a_platform_claims_has_exactly_one_architecture_row(pla
 
 
 def test_cuda_rows_are_well_formed_and_name_only_known_platforms():
-    for first, last, platforms, names, arches in data.CUDA_ARCHES:
+    for first, last, platforms, names, arches, source in data.CUDA_ARCHES:
         assert Version(first) <= Version(last)
+        assert source.strip(), (first, last, platforms, names)
         assert set(platforms.split()) <= set(data.PLATFORMS)
         assert all(re.match(r"^cu[0-9]+$", n) for n in names.split())
         assert all(re.match(r"^[0-9]+\.[0-9]+(\+PTX)?$", a) for a in arches.split()), arches

@@ -14,6 +14,7 @@ import platform
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -57,7 +58,7 @@ def test_kfd_gfx_target_version_decodes_with_hex_minor_and_stepping(value, gfx):
 
 
 def test_every_tabled_gfx_target_round_trips_through_kfd_encoding():
-    targets = {a for _, _, _, arches in data.ROCM_ARCHES for a in arches.split()}
+    targets = {a for _, _, _, arches, _ in data.ROCM_ARCHES for a in arches.split()}
     for target in targets:
         assert decode_gfx_target_version(stand_in.gfx_target_version(target)) == target
 
@@ -220,9 +221,9 @@ class StandInMachine:
     bin: Path
 
     def detect(self, system: str = "Linux", timeout: float = detection.TOOL_TIMEOUT, refresh: bool = True,
-               **environ: str) -> Machine:
+               arch: Optional[str] = None, **environ: str) -> Machine:
         return detection.detect(refresh, system=system, root=str(self.sysroot), timeout=timeout,
-                                environ={"PATH": str(self.bin), **environ})
+                                environ={"PATH": str(self.bin), **environ}, arch=arch)
 
 
 @pytest.fixture
@@ -423,3 +424,138 @@ def test_the_root_defaults_to_ltt_sysroot_and_the_system_to_this_one(host):
     environ = {"PATH": str(host.bin), "LTT_SYSROOT": str(host.sysroot)}
     assert arches(detection.detect(True, system="Linux", environ=environ)) == [("amd", "gfx1100")]
     assert detection.detect(True, environ=environ).system == platform.system()
+
+
+# --------------------------------------------------------------------------- NVIDIA on Arm
+
+# Detection runs in a child interpreter, because the NVML stand-in is a shared library that
+# pynvml loads from LD_LIBRARY_PATH at the process boundary; the child calls detect() with the
+# operating system, the CPU architecture and the stand-in root as parameters, then asks the one
+# decision what a plain ``pip install 'torch<spec>'`` gets.
+_ARM_PROBE = r"""
+import json, sys
+from dataclasses import asdict
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+from ltt_hook import data, detection
+from ltt_hook.backends import parse_backend
+from ltt_hook.config import Config
+from ltt_hook.decision import Environment, Request, decide
+from ltt_hook.selection import incompatibility, judged_by, platform_of
+
+root, bin_dir, arch, spec = sys.argv[1:]
+machine = detection.detect(True, system="Linux", arch=arch, root=root, environ={"PATH": bin_dir})
+request = Request(requested=frozenset({"torch"}), specifiers={"torch": (SpecifierSet(spec),)})
+decision = decide(Config(), machine, request, Environment())
+release = decision.expected[0]
+verdicts = {}
+for name in data.PLATFORM_BACKENDS["linux-aarch64"][release].split():
+    backend = parse_backend(name)
+    verdicts[name] = [incompatibility(backend, Version(release), machine), *judged_by(backend, Version(release), machine)]
+print(json.dumps({"platform": platform_of(machine), "arch": machine.arch,
+                  "jetson": asdict(machine.jetson) if machine.jetson else None,
+                  "gpus": [g.capability for g in machine.nvidia_gpus], "notes": machine.notes,
+                  "expected": [release, decision.expected[1].name], "decision_notes": list(decision.notes),
+                  "verdicts": verdicts}))
+"""
+
+
+def arm_machine(tmp_path, nvml_lib, gpus, driver="580.65.06", spec=">=0", init_error=None, **sysroot):
+    """What an aarch64 Linux machine made of stand-ins (NVML library, sysroot) is judged to get."""
+    import json
+    import os
+    import subprocess
+
+    root = stand_in.make_sysroot(tmp_path / "sysroot", **sysroot)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    env = {**os.environ, **stand_in.nvml_env(nvml_lib, driver=driver, gpus=gpus, init_error=init_error),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env.pop("LTT_SYSROOT", None)
+    proc = subprocess.run([sys.executable, "-c", _ARM_PROBE, str(root), str(bin_dir), "aarch64", spec],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+GH200 = ("9.0", "NVIDIA GH200 480GB")
+GB10 = ("12.1", "NVIDIA GB10")
+THOR = ("11.0", "NVIDIA Thor")
+ORIN = ("8.7", "Orin (nvgpu)")
+
+
+def test_gh200_gets_the_newest_aarch64_cuda_build_that_covers_sm_90(tmp_path, nvml_lib):
+    got = arm_machine(tmp_path, nvml_lib, [GH200])
+    assert (got["platform"], got["arch"], got["jetson"], got["gpus"]) == ("linux-aarch64", "aarch64", None, [[9, 0]])
+    assert got["expected"] == ["2.14", "cu134"]  # the best of cu126 cu130 cu132 cu134 for aarch64 2.14
+    reason, row, source = got["verdicts"]["cu134"]
+    assert reason is None and "9.0" in row["arches"] and row["platforms"] == ["linux-aarch64"]
+    assert "build_env_setup.py" in source
+    # torch 2.7: aarch64 CUDA wheels begin with cu128 (its 2.7 list is 8.0 9.0 10.0 12.0)
+    assert arm_machine(tmp_path / "2.7", nvml_lib, [GH200], spec="<2.8")["expected"] == ["2.7", "cu128"]
+
+
+def test_dgx_spark_gb10_is_covered_by_sm_120_code_through_the_major_version_rule(tmp_path, nvml_lib):
+    got = arm_machine(tmp_path, nvml_lib, [GB10], driver="580.95.05")
+    assert got["gpus"] == [[12, 1]] and got["expected"] == ["2.14", "cu134"]
+    reason, row, _ = got["verdicts"]["cu134"]
+    assert reason is None and "12.0" in row["arches"] and "12.1" not in row["arches"]
+
+
+def test_jetson_thor_is_sbsa_and_gets_a_cuda_13_aarch64_build(tmp_path, nvml_lib):
+    got = arm_machine(tmp_path, nvml_lib, [THOR], device_tree=stand_in.AGX_THOR, model=stand_in.AGX_THOR_MODEL,
+                      tegra_release=stand_in.L4T_R38)
+    assert got["jetson"] == {"soc": "tegra264", "model": stand_in.AGX_THOR_MODEL, "l4t": "38.2.0"}
+    assert got["expected"][1].startswith("cu13") and got["decision_notes"] == []
+    assert "lack sm_110" in got["verdicts"]["cu126"][0]  # cu126 aarch64 is 8.0 9.0 only
+    # torch 2.8 has no CUDA 13 build, and its aarch64 cu128/cu129 lists stop below 11.0
+    assert arm_machine(tmp_path / "2.8", nvml_lib, [THOR], spec="<2.9", device_tree=stand_in.AGX_THOR,
+                       tegra_release=stand_in.L4T_R38)["expected"] == ["2.8", "cpu"]
+
+
+def test_jetson_orin_gets_cpu_with_one_line_naming_nvidias_jetson_index(tmp_path, nvml_lib):
+    got = arm_machine(tmp_path, nvml_lib, [ORIN], driver="540.4.0", device_tree=stand_in.AGX_ORIN,
+                      model=stand_in.AGX_ORIN_MODEL, tegra_release=stand_in.L4T_R36)
+    assert got["jetson"] == {"soc": "tegra234", "model": stand_in.AGX_ORIN_MODEL, "l4t": "36.4.3"}
+    assert got["expected"] == ["2.14", "cpu"]
+    (note,) = got["decision_notes"]
+    assert note.startswith("a CPU build, because PyTorch's own CUDA builds do not support Jetson Orin GPUs "
+                           f"({stand_in.AGX_ORIN_MODEL}, sm_87)")
+    assert "NVIDIA publishes Jetson builds on its Jetson AI Lab index" in note
+    assert "[ltt] index-url = https://pypi.jetson-ai-lab.io/jp6 and backend = cu126" in note
+    assert "LTT_INDEX_URL=https://pypi.jetson-ai-lab.io/jp6" in note and "\n" not in note
+    for name, (reason, row, source) in got["verdicts"].items():
+        if name.startswith("cu"):  # sm_80 code would run on sm_87 by the rule: the Jetson rule decides
+            assert reason == note[len("a CPU build, because "):], name
+            assert row["rule"] == "jetson" and row["soc"] == "tegra234" and "8.7" in source
+    assert any(n.startswith("Jetson Orin: NVIDIA Jetson AGX Orin Developer Kit (nvidia,tegra234, sm_87, L4T R36.4.3)")
+               for n in got["notes"])
+
+
+def test_jetson_orin_without_nvml_or_device_tree_is_still_recognised(tmp_path, nvml_lib):
+    # JetPack 6 on Orin has no NVML; a container may see only /etc/nv_tegra_release
+    got = arm_machine(tmp_path, nvml_lib, [], init_error=9, tegra_release=stand_in.L4T_R36)
+    assert got["jetson"] == {"soc": None, "model": "Jetson", "l4t": "36.4.3"}
+    assert got["expected"] == ["2.14", "cpu"]
+    assert "PyTorch's own CUDA builds do not support Jetson GPUs (Jetson)" in got["decision_notes"][0]
+
+
+def test_the_jetson_files_are_read_below_the_detection_root(host):
+    stand_in.make_sysroot(host.sysroot, device_tree=stand_in.AGX_ORIN, model=stand_in.AGX_ORIN_MODEL)
+    machine = host.detect(arch="aarch64")
+    assert machine.jetson == detection.Jetson("tegra234", stand_in.AGX_ORIN_MODEL, None)
+    assert (machine.arch, machine.nvidia_driver) == ("aarch64", None)
+    # no NVIDIA driver either: the Jetson rule still says why, not "no NVIDIA driver found"
+    assert "do not support Jetson Orin GPUs" in incompatibility(b("cu130"), LATEST, machine)
+    assert host.detect(system="Windows", arch="aarch64").jetson is None
+
+
+def test_another_arm_board_is_no_jetson(host):
+    stand_in.make_sysroot(host.sysroot, device_tree=("raspberrypi,5-model-b", "brcm,bcm2712"),
+                          model="Raspberry Pi 5 Model B Rev 1.0")
+    assert host.detect(arch="aarch64").jetson is None
+
+
+def test_the_cpu_architecture_defaults_to_this_interpreters(host):
+    assert host.detect().arch == platform.machine()
+    assert host.detect(arch="aarch64").arch == "aarch64"

@@ -271,3 +271,19 @@ def test_bad_override_stops_pip_in_one_line(hook_venv, sysroot):
     assert result.returncode == 1 and len(errors) == 1, result.output
     assert "environment variable LTT_AMD_GPU_ARCHITECTURE is 'navi31'" in errors[0]
     assert "Nothing was installed" in errors[0]
+
+
+def test_the_report_names_the_row_and_source_that_judged_each_backend(hook_venv, nvidia, sysroot):
+    env = {**nvidia("580.65.06", RTX_3090), "LTT_SYSROOT": str(sysroot)}
+    text, info = explain(hook_venv, env)
+    cu126 = backend(info, "cu126")
+    assert cu126["row"] == {"releases": "2.6-2.14", "platforms": ["linux-x86_64"], "backends": ["cu126"],
+                            "arches": ["5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "9.0"], "ptx": []}
+    assert "build_cuda.sh" in cu126["source"]
+    cu130 = backend(info, "cu130")
+    assert cu130["row"]["backends"] == ["cu130", "cu132", "cu134"] and "PR #175567" in cu130["source"]
+    rocm = backend(info, "rocm7.14")  # judged by the row it borrows, and says so
+    assert rocm["row"]["borrowed_from"] == "rocm7.2" and "PR #179653" in rocm["source"]
+    assert backend(info, "xpu")["source"].startswith("PyTorch \"Getting Started on Intel GPU\"")
+    assert (backend(info, "cpu")["row"], backend(info, "cpu")["source"]) == (None, None)
+    assert "by row 2.6-2.14 linux-x86_64 cu126: 5.0 6.0 7.0 7.5 8.0 8.6 9.0; source: " in text

@@ -77,6 +77,20 @@ def cuda_for_driver(driver: str) -> int:
     return 9000
 
 
+# Jetson device trees (``compatible`` entries, most specific first, and ``model``) as in the
+# Linux kernel's arch/arm64/boot/dts/nvidia/tegra234-p3737-0000+p3701-0000.dts, and L4T
+# release files in the format of /etc/nv_tegra_release. Thor's entries are inferred
+# (``tegra264``, board ids unverified); JetPack 7 is L4T R38.
+AGX_ORIN = ("nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234")
+AGX_ORIN_MODEL = "NVIDIA Jetson AGX Orin Developer Kit"
+AGX_THOR = ("nvidia,p3971-0000+p3834-0000", "nvidia,p3834-0000", "nvidia,tegra264")
+AGX_THOR_MODEL = "NVIDIA Jetson AGX Thor Developer Kit"
+L4T_R36 = ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+           "DATE: Wed Jan  8 01:49:37 UTC 2025\n# KERNEL_VARIANT: oot\n")
+L4T_R38 = ("# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic, EABI: aarch64, "
+           "DATE: Fri Aug 22 00:55:42 UTC 2025\n# KERNEL_VARIANT: oot\n")
+
+
 # --------------------------------------------------------------------------
 # Fake NVML
 # --------------------------------------------------------------------------
@@ -632,6 +646,9 @@ def make_sysroot(
     nvidia_driver: str | None = None,
     amd_gfx: Sequence[str] = (),
     intel_devices: Sequence[str] = (),
+    device_tree: Sequence[str] = (),
+    model: str | None = None,
+    tegra_release: str | None = None,
 ) -> Path:
     """Write a fake ``/proc`` + ``/sys`` tree under ``root`` and return ``root``.
 
@@ -648,6 +665,11 @@ def make_sysroot(
       id, class 0x030000 and a ``driver`` symlink to
       ``sys/bus/pci/drivers/<driver>``.
 
+    * ``device_tree`` (e.g. :data:`AGX_ORIN`'s entries) and ``model``: the device tree's
+      ``compatible`` and ``model`` under ``sys/firmware/devicetree/base/`` (NUL-separated and
+      NUL-terminated, as the kernel writes them) with ``proc/device-tree`` a symlink to it.
+    * ``tegra_release`` (e.g. :data:`L4T_R36`): ``etc/nv_tegra_release``.
+
     PCI functions are ``0000:0N:00.0`` (N from 3 upwards, AMD first) in
     ``sys/devices/pci0000:00/`` with ``sys/bus/pci/devices/`` symlinks.
     ``root/proc`` and ``root/sys`` always exist.  Calling it again on the same
@@ -661,6 +683,18 @@ def make_sysroot(
         _write(root / "proc" / "driver" / "nvidia" / "version",
                _NVIDIA_PROC_VERSION.format(driver=nvidia_driver))
         _write(root / "sys" / "module" / "nvidia" / "version", f"{nvidia_driver}\n")
+
+    if device_tree or model is not None:
+        base = root / "sys" / "firmware" / "devicetree" / "base"
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "compatible").write_bytes(b"".join(e.encode() + b"\0" for e in device_tree))
+        if model is not None:
+            (base / "model").write_bytes(model.encode() + b"\0")
+        link = root / "proc" / "device-tree"
+        if not link.is_symlink():
+            link.symlink_to("../sys/firmware/devicetree/base")  # the kernel links it to /sys/...
+    if tegra_release is not None:
+        _write(root / "etc" / "nv_tegra_release", tegra_release)
 
     pci_root = root / "sys" / "devices" / "pci0000:00"
     used_buses = [int(p.name.split(":")[1], 16) for p in pci_root.glob("0000:*:*.*")]
