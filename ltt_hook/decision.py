@@ -198,7 +198,11 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
     fixed, fixed_by = _fixed(settings, request, environment)
     if fixed is not None:
         notes: List[str] = []
-        if machine is not None and not request.cross_target and fixed_by == settings.origins.get("backend"):
+        # On a Jetson whose index is not PyTorch's own (NVIDIA's Jetson index, as its note advises),
+        # the builds are NVIDIA's: PyTorch's tables say nothing about them.
+        foreign = machine is not None and machine.jetson is not None and settings.index_url != data.DEFAULT_INDEX_URL
+        asked = fixed_by == settings.origins.get("backend")
+        if machine is not None and not foreign and not request.cross_target and asked:
             reasons = [f"{b.name} ({why})" for b in fixed if (why := incompatibility(b, None, machine))]
             if reasons and len(reasons) == len(fixed):
                 notes.append(f"ltt-hook: {fixed_by} asks for {','.join(b.name for b in fixed)}, which this "

@@ -181,3 +181,16 @@ def test_a_free_threaded_python_plans_only_releases_with_its_wheels():
     releases = decide(Config(), gpu, threaded, Environment()).releases
     assert releases[0] == "2.11" and releases[-1] == "2.7", releases
     assert decide(Config(), gpu, Request(python=(3, 12), free_threaded=True), Environment()).releases == ()
+
+
+def test_a_jetson_pointed_at_nvidias_index_gets_no_cannot_run_warning():
+    from ltt_hook.detection import Jetson
+
+    orin = Machine("Linux", None, [Gpu("nvidia", "Orin", (8, 7))], arch="aarch64",
+                   jetson=Jetson(soc="tegra234", model="NVIDIA Jetson AGX Orin", l4t="36.4.0"))
+    config = Config(backends=(b("cu126"),), index_url="https://pypi.jetson-ai-lab.io/jp6")
+    config.origins["backend"] = "[ltt] backend"
+    assert decide(config, orin, Request(), Environment()).warnings == ()
+    config = Config(backends=(b("cu126"),))
+    config.origins["backend"] = "[ltt] backend"
+    assert "cannot run" in decide(config, orin, Request(), Environment()).warnings[0]
