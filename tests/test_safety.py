@@ -9,7 +9,7 @@ import re
 import pytest
 
 from support import gpu, replica
-from support.harness import Venv, write_config
+from support.harness import Venv, fails_in_one_line, write_config
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 
@@ -22,14 +22,8 @@ def venv(tmp_path_factory, hook_wheel, pytorch_index, pypi) -> Venv:
 
 
 def install_fails(venv, *args, env):
-    """Run a real ``pip install``; it must fail with exactly one ERROR line and change nothing."""
-    before = venv.installed()
-    result = venv.pip("install", "--timeout", "2", "--retries", "0", *args, report=False, env=env)
-    errors = [line for line in result.output.splitlines() if line.startswith("ERROR")]
-    assert result.returncode == 1, result.output
-    assert len(errors) == 1, result.output
-    assert venv.installed() == before
-    return errors[0]
+    """A real ``pip install`` (short timeout, no retries) that fails in one line, changing nothing."""
+    return fails_in_one_line(venv, "--timeout", "2", "--retries", "0", *args, env=env)
 
 
 # --------------------------------------------------------------------------- bad input

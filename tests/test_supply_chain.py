@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from support import replica
-from support.harness import Venv, newest_release
+from support.harness import Venv, fails_in_one_line, newest_release
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 NEWEST = newest_release()
@@ -33,16 +33,6 @@ def venv(tmp_path_factory, hook_wheel, pytorch_index, squatted) -> Venv:
 
 def never_asked(server) -> bool:
     return not [path for _, path, _, _ in server.requests if "torch" in path]
-
-
-def fails_in_one_line(venv, *args, env=None):
-    before = venv.installed()
-    result = venv.pip("install", *args, report=False, env=env)
-    errors = [line for line in result.output.splitlines() if line.startswith("ERROR")]
-    assert result.returncode == 1, result.output
-    assert len(errors) == 1, result.output
-    assert venv.installed() == before
-    return errors[0]
 
 
 @pytest.mark.parametrize("setup", ["extra-index-url", "index-url plus extra PyPI", "pip.conf-style PIP_ variables"])

@@ -216,6 +216,18 @@ class Venv:
         return next((self.path / "lib").glob("python3*/site-packages"))
 
 
+def fails_in_one_line(venv: Venv, *args: str, env: Optional[Mapping[str, str]] = None) -> str:
+    """Run a real ``pip install ARGS``: it must fail with exactly one ERROR line and change
+    nothing (``pip list`` before and after); returns that line."""
+    before = venv.installed()
+    result = venv.pip("install", *args, report=False, env=env)
+    errors = [line for line in result.output.splitlines() if line.startswith("ERROR")]
+    assert result.returncode == 1, result.output
+    assert len(errors) == 1, result.output
+    assert venv.installed() == before
+    return errors[0]
+
+
 def write_config(path: Path, sections: Mapping[str, Mapping[str, str]]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"[{name}]\n" + "".join(f"{k} = {v}\n" for k, v in values.items())
