@@ -524,13 +524,15 @@ def _mismatch(version: Version, source: Source, torch: Version) -> Optional[str]
 def replaced_torch(run: Optional[Run], requirement_set: Any) -> None:
     """After pip's resolver: when the run replaces torch (release or backend), name in one line
     the installed extensions built for the old torch, with the command that rebuilds them."""
-    installed = installed_torch()
-    if run is None or installed is None:
+    if run is None:
         return
     requirements = getattr(requirement_set, "requirements", {}) or {}
     ireq = requirements.get("torch")
     link = getattr(ireq, "link", None)
     if ireq is None or link is None or not getattr(link, "is_wheel", False):
+        return  # the run installs no torch: nothing of the environment to read
+    installed = installed_torch()
+    if installed is None:
         return
     try:
         new = parse_wheel_filename(link.filename)[1]
