@@ -53,17 +53,18 @@ def _on(cfg: config_mod.Config, machine: Machine) -> Decision:
 
 
 def index_url(cfg: config_mod.Config, machine: Machine) -> str:
-    return f"{cfg.channel_url}/{best_backend(cfg, machine).name}" if _on(cfg, machine) else ""
+    return _on(cfg, machine).index_url(cfg.channel_url) or f"{cfg.channel_url}/cpu"
 
 
 def pip_conf(cfg: config_mod.Config, machine: Machine) -> str:
-    _on(cfg, machine)
+    expected = _on(cfg, machine).expected
+    backend = expected[1].name if expected else "cpu"
     gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
     driver = f", NVIDIA driver {machine.nvidia_driver}" if machine.nvidia_driver else ""
     return (f"# ltt-hook settings chosen on this machine ({gpus}{driver}).\n"
             "# Put them in a shared pip.conf to give a fleet of such machines the same build.\n"
             "[ltt]\n"
-            f"backend = {best_backend(cfg, machine).name}\n"
+            f"backend = {backend}\n"
             f"channel = {cfg.channel}\n"
             f"index-url = {config_mod.redact(cfg.index_url)}\n")
 

@@ -133,9 +133,6 @@ class Run:
     # -- what the user said explicitly
 
     def is_pytorch_index(self, url: str) -> bool:
-        return self._is_pytorch_index(url)
-
-    def _is_pytorch_index(self, url: str) -> bool:
         url = url.rstrip("/")
         bases = (self.config.index_url, data.DEFAULT_INDEX_URL)
         if any(url == b or url.startswith(b + "/") for b in bases):
@@ -143,7 +140,7 @@ class Run:
         return any(f"//{host}/whl" in url for host in _PUBLIC_HOSTS)
 
     def user_pytorch_indexes(self, index_urls: List[str]) -> List[str]:
-        return [u for u in index_urls if self._is_pytorch_index(u)]
+        return [u for u in index_urls if self.is_pytorch_index(u)]
 
     def _environment(self) -> Environment:
         """The installed torch, and whether this run may keep it (pip install only)."""
@@ -286,7 +283,7 @@ class Run:
         page = getattr(link, "comes_from", None)
         page_url = getattr(page, "url", page) if page is not None else None
         for url in (page_url, getattr(link, "url", None)):
-            if isinstance(url, str) and self._is_pytorch_index(url.split("#")[0]):
+            if isinstance(url, str) and self.is_pytorch_index(url.split("#")[0]):
                 backend = backend_from_url(url)
                 if backend is not None:
                     return backend
