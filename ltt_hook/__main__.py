@@ -100,7 +100,8 @@ def render(info: Dict[str, Any]) -> str:
     m = info["machine"]
     lines = [f"ltt-hook {info['ltt_hook']} (pip {info['pip']}, Python {info['python']})", "", "Machine:"]
     driver = m["nvidia_driver"]
-    lines.append(f"  {m['system']}, NVIDIA driver {driver}" if driver else f"  {m['system']}, no NVIDIA driver")
+    where = f"{m['system']} {m['arch']}"  # the interpreter's CPU architecture (its platform tag)
+    lines.append(f"  {where}, NVIDIA driver {driver}" if driver else f"  {where}, no NVIDIA driver")
     for i, g in enumerate(m["gpus"]):
         lines.append(f"  GPU {i}: {g['summary']}")
     if not m["gpus"]:

@@ -20,7 +20,8 @@ source is tried, ending in "no GPU". Detection runs at most once per process.
   :class:`OverrideError`, for an override that does not parse.
 
 :func:`detect` takes what it looks at as parameters: the operating system (default
-``platform.system()``), the CPU architecture (default ``platform.machine()``), the filesystem
+``platform.system()``), the CPU architecture (default the interpreter's, from its platform tag:
+:func:`interpreter_arch`), the filesystem
 root below which ``/proc``, ``/sys``, ``/etc`` and ``/opt`` are read
 (default ``$LTT_SYSROOT``, else ``/``; end-to-end tests point it at a fake tree), the environment
 (``PATH``, ``ROCM_PATH``, the overrides) and the time each external tool may take.
@@ -34,6 +35,8 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
+import sysconfig
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -41,7 +44,7 @@ from . import data
 from .config import ConfigError
 
 __all__ = ["Gpu", "Host", "Jetson", "Machine", "Overrides", "OverrideError", "detect", "read_overrides",
-           "decode_gfx_target_version", "intel_platform", "TOOL_TIMEOUT"]
+           "decode_gfx_target_version", "intel_platform", "interpreter_arch", "TOOL_TIMEOUT"]
 
 #: Seconds an external tool (nvidia-smi, rocm_agent_enumerator, rocminfo, PowerShell) may
 #: take before it is abandoned.
@@ -53,6 +56,35 @@ CAPS_VAR = "LTT_CUDA_COMPUTE_CAPABILITIES"
 AMD_VAR = "LTT_AMD_GPU_ARCHITECTURE"
 
 _GFX = re.compile(r"gfx(\d{1,2})([0-9a-f])([0-9a-f])")
+
+#: Platform-tag CPUs that name more than one architecture (macOS fat builds): the running
+#: process's own, ``platform.machine()``, decides.
+_MULTI_ARCH = frozenset({"universal2", "universal", "intel", "fat", "fat3", "fat64"})
+
+
+def interpreter_arch(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The CPU architecture of this interpreter's platform tag (``sysconfig.get_platform()``),
+    which decides the wheels pip installs, named as ``platform.machine()`` names it natively:
+    ``x86_64``, ``AMD64`` (Windows), ``aarch64`` (Linux), ``arm64`` (macOS), ``ARM64`` (Windows).
+
+    That is not always the kernel's machine: an x86_64 Python under Rosetta on an arm64 Mac,
+    a 32-bit Python on 64-bit Windows (``x86``) or Linux (``i686``, ``armv8l``, as
+    ``packaging.tags`` reads it). ``_PYTHON_HOST_PLATFORM`` in ``environ`` (default
+    ``os.environ``) replaces the tag on POSIX, as it does for ``sysconfig`` and so for pip. A tag
+    naming several CPUs (``macosx-10.9-universal2``) leaves ``platform.machine()``.
+    """
+    env = os.environ if environ is None else environ
+    tag = (env.get("_PYTHON_HOST_PLATFORM", "") if os.name == "posix" else "") or sysconfig.get_platform()
+    if tag == "win32":
+        return "x86"
+    os_part, dash, cpu = tag.rpartition("-")
+    if not dash or not cpu or cpu in _MULTI_ARCH:
+        return platform.machine()
+    if os_part == "win":
+        return cpu.upper()  # win-amd64, win-arm64
+    if sys.maxsize <= 2**32 and os_part == "linux":  # a 32-bit interpreter on a 64-bit kernel
+        return {"x86_64": "i686", "aarch64": "armv8l"}.get(cpu, cpu)
+    return cpu
 
 
 @dataclass(frozen=True)
@@ -119,9 +151,10 @@ class Machine:
     notes: List[str] = field(default_factory=list)
     #: Override variables that replaced probing: name -> value.
     overrides: Dict[str, str] = field(default_factory=dict)
-    #: platform.machine(): "x86_64", "AMD64", "aarch64", "arm64"; selection reads it with
-    #: ``system`` to pick the build tables of the platform (``selection.platform_of``).
-    arch: str = field(default_factory=platform.machine)
+    #: The interpreter's CPU architecture (:func:`interpreter_arch`, ``platform.machine()``
+    #: names): "x86_64", "AMD64", "aarch64", "arm64"; selection reads it with ``system`` to pick
+    #: the build tables of the platform (``selection.platform_of``).
+    arch: str = field(default_factory=interpreter_arch)
     #: The NVIDIA Jetson module this is, None for any other machine.
     jetson: Optional[Jetson] = None
 
@@ -178,8 +211,9 @@ class Host:
     root: str
     environ: Mapping[str, str]
     timeout: float
-    #: ``platform.machine()`` names: ``x86_64``, ``AMD64``, ``aarch64``, ``arm64``.
-    arch: str = field(default_factory=platform.machine)
+    #: The interpreter's CPU architecture (:func:`interpreter_arch`): ``x86_64``, ``AMD64``,
+    #: ``aarch64``, ``arm64``.
+    arch: str = field(default_factory=interpreter_arch)
 
     def path(self, path: str) -> str:
         return os.path.join(self.root, path.lstrip("/"))
@@ -713,7 +747,7 @@ def _host(system: Optional[str], root: Optional[str], timeout: Optional[float],
     env = os.environ if environ is None else environ
     return Host(system=system or platform.system(), root=root or env.get("LTT_SYSROOT", "") or "/",
                 environ=env, timeout=TOOL_TIMEOUT if timeout is None else timeout,
-                arch=arch or platform.machine())
+                arch=arch or interpreter_arch(env))
 
 
 def _cache_key(host: Host) -> Tuple[object, ...]:
@@ -744,7 +778,8 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     """Probe a machine once per process (``refresh`` forces a new probe).
 
     ``system`` is the operating system to detect for (``platform.system()`` names; default this
-    one's), ``arch`` its CPU architecture (``platform.machine()`` names; default this one's),
+    one's), ``arch`` its CPU architecture (``platform.machine()`` names; default this
+    interpreter's, :func:`interpreter_arch`, which honours ``_PYTHON_HOST_PLATFORM`` in ``environ``),
     ``root`` the filesystem root of ``/proc``, ``/sys``, ``/etc`` and ``/opt`` (default
     ``$LTT_SYSROOT``, else ``/``), ``timeout`` the seconds each external tool may take (default
     :data:`TOOL_TIMEOUT`) and ``environ`` the environment (``PATH``, ``ROCM_PATH``, overrides;

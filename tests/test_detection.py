@@ -10,8 +10,10 @@ has its end-to-end tests in test_machines.py).
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
+import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -557,5 +559,68 @@ def test_another_arm_board_is_no_jetson(host):
 
 
 def test_the_cpu_architecture_defaults_to_this_interpreters(host):
-    assert host.detect().arch == platform.machine()
+    assert host.detect().arch == detection.interpreter_arch()
+    if sysconfig.get_platform() in ("linux-x86_64", "linux-aarch64") and sys.maxsize > 2**32:
+        assert host.detect().arch == sysconfig.get_platform().partition("-")[2] == platform.machine()
     assert host.detect(arch="aarch64").arch == "aarch64"
+
+
+# The CPU architecture is the interpreter's platform tag's (``sysconfig.get_platform()``, which
+# ``_PYTHON_HOST_PLATFORM`` replaces, for pip too), not the kernel's: a child interpreter started
+# with that variable set is asked, as a pip process with it would be.
+_ARCH_PROBE = r"""
+import json, sys
+from ltt_hook import detection
+from ltt_hook.selection import platform_of
+
+root, system = sys.argv[1:]
+machine = detection.detect(True, system=system, root=root)
+pinned = detection.detect(True, system=system, root=root, arch="x86_64")
+print(json.dumps({"arch": machine.arch, "platform": platform_of(machine), "pinned": pinned.arch}))
+"""
+
+
+def arch_of_child(tmp_path, host_platform, system="Linux"):
+    """What detect() in a child interpreter with ``_PYTHON_HOST_PLATFORM=host_platform`` says."""
+    import json
+    import os
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    env = {**os.environ, "_PYTHON_HOST_PLATFORM": host_platform, "PATH": str(bin_dir),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env.pop("LTT_SYSROOT", None)
+    root = stand_in.make_sysroot(tmp_path / "sysroot")
+    proc = subprocess.run([sys.executable, "-c", _ARCH_PROBE, str(root), system], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
+def test_a_process_whose_interpreter_is_linux_aarch64_detects_aarch64(tmp_path):
+    got = arch_of_child(tmp_path, "linux-aarch64")
+    assert (got["arch"], got["platform"]) == ("aarch64", "linux-aarch64")  # PyTorch's Linux aarch64 builds
+    assert got["platform"] in data.PLATFORMS
+    assert got["pinned"] == "x86_64"  # detect(arch=...) still decides
+
+
+@pytest.mark.skipif(os.name != "posix", reason="CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
+@pytest.mark.parametrize("host_platform, system, arch, platform_name", [
+    ("linux-x86_64", "Linux", "x86_64", "linux-x86_64"),
+    ("macosx-11.0-arm64", "Darwin", "arm64", "macos-aarch64"),
+    ("win-amd64", "Windows", "AMD64", "windows-x86_64"),
+    ("macosx-10.9-universal2", "Darwin", platform.machine(), None),  # several CPUs: the process's own
+])
+def test_the_platform_tag_names_the_cpu(tmp_path, host_platform, system, arch, platform_name):
+    got = arch_of_child(tmp_path, host_platform, system)
+    assert got["arch"] == arch
+    assert platform_name is None or got["platform"] == platform_name
+
+
+def test_the_platform_tag_can_be_given_in_the_environment_parameter(host):
+    if os.name != "posix":
+        pytest.skip("CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
+    assert host.detect(_PYTHON_HOST_PLATFORM="linux-aarch64").arch == "aarch64"
+    assert detection.interpreter_arch({"_PYTHON_HOST_PLATFORM": "linux-aarch64"}) == "aarch64"

@@ -82,6 +82,17 @@ def test_radeon_rx_7900_xtx_gets_the_newest_rocm_build_that_lists_gfx1100(hook_v
     assert info["choice"]["backend"] == "rocm7.14"
 
 
+def test_the_report_names_the_interpreters_cpu_architecture(hook_venv, sysroot):
+    # The interpreter's platform tag decides (what pip installs), here made linux-aarch64 through
+    # CPython's own variable: PyTorch has no ROCm build for it, whatever the GPU.
+    gpu.make_sysroot(sysroot, amd_gfx=["gfx1100"])
+    text, info = explain(hook_venv, {"LTT_SYSROOT": str(sysroot), "_PYTHON_HOST_PLATFORM": "linux-aarch64"})
+    assert info["machine"]["arch"] == "aarch64"
+    assert "  Linux aarch64, no NVIDIA driver" in text
+    assert backend(info, "rocm7.14")["reason"] == "PyTorch's ROCm builds are for Linux x86_64 only (this is linux-aarch64)"
+    assert info["choice"]["backend"] == "cpu"
+
+
 @pytest.mark.parametrize("requirement, expected", [
     ("torch", "2.14.1+rocm7.14"), ("torch==2.13.0", "2.13.0+rocm7.2"), ("torch==2.5.1", "2.5.1+rocm6.2"),
     ("torch==2.0.1", "2.0.1+cpu"),  # ROCm 5.x builds only when asked for explicitly
