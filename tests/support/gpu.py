@@ -90,6 +90,14 @@ L4T_R36 = ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI
 L4T_R38 = ("# R38 (release), REVISION: 2.0, GCID: 41844464, BOARD: generic, EABI: aarch64, "
            "DATE: Fri Aug 22 00:55:42 UTC 2025\n# KERNEL_VARIANT: oot\n")
 
+# NVIDIA GPUs of Linux aarch64 (SBSA) machines, as ``(compute capability, NVML name)`` for
+# :func:`nvml_env`: Grace Hopper (sm_90), DGX Spark's GB10 (sm_121) and Jetson Thor (sm_110, from
+# CUDA 13 on; build-facts audit §2 "CUDA, Linux aarch64"). Jetson Orin (sm_87) has no NVML
+# (JetPack 6): it is the device tree and L4T release above.
+GH200 = ("9.0", "NVIDIA GH200 480GB")
+GB10 = ("12.1", "NVIDIA GB10")
+THOR = ("11.0", "NVIDIA Thor")
+
 
 # --------------------------------------------------------------------------
 # Fake NVML

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 __all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "FREE_THREADED", "release_pythons", "newest_release",
-           "build_pytorch_index", "build_pypi", "IndexServer"]
+           "aarch64_tag", "aarch64_label", "build_pytorch_index", "build_pypi", "IndexServer"]
 
 _TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 _BACKEND_RE = re.compile(r"^(cpu|xpu|cu[0-9]+|rocm[0-9]+\.[0-9]+(\.[0-9]+)?)$")
 _LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
+_LINUX = 'platform_system == "Linux"'  # the aarch64 CUDA wheels' marker (as torch 2.10's x86 ones)
+_M228_ARM = "manylinux_2_28_aarch64"
 _S3_ACCESS_DENIED = (b'<?xml version="1.0" encoding="UTF-8"?>'
                     b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>")
 
@@ -98,23 +100,54 @@ class Release:
     torchaudio: Optional[str]
     backends: Tuple[str, ...]
     platform: str  # "linux_x86_64" or "manylinux_2_28_x86_64"
+    #: Backend directories that also hold Linux aarch64 wheels of torch and torchvision (no
+    #: torchaudio on the replica): ``cpu`` and, from 2.7 on, the CUDA (SBSA) builds. See
+    #: ``_AARCH64`` for the sources and :func:`aarch64_tag` for the file names.
+    aarch64: Tuple[str, ...] = ()
 
 
 _M228 = "manylinux_2_28_x86_64"
+#: Linux aarch64 backends per release line, written here rather than read from ltt_hook/data.py so
+#: that the aarch64 end-to-end tests (tests/test_arm.py) are not circular. Sources:
+#: - build-facts audit (/work/shared/reference/build-facts-audit.md) §2 "CUDA, Linux aarch64":
+#:   CUDA aarch64 (SBSA) wheels are on the PyTorch index from 2.7 on, ``manylinux_2_28_aarch64``,
+#:   in the same ``cuXXX`` directories; PyPI's unlabelled aarch64 torch is a CPU build.
+#: - pytorch-index reference (/work/shared/reference/pytorch-index.md) §4.1: aarch64 CPU wheels are
+#:   unlabelled ``manylinux_2_17_aarch64.manylinux2014_aarch64`` up to 2.5 and ``+cpu``
+#:   ``manylinux_2_28_aarch64`` from 2.7; ``CUDA_AARCH64_ARCHES`` is 12.8 in 2.7 and 12.6/12.8/13.0 in
+#:   2.9; §6: cu126/cu130/cu132 for 2.12-2.14.
+#: - pytorch/pytorch ``.github/scripts/generate_binary_build_matrix.py``: ``CUDA_AARCH64_ARCHES =
+#:   ["12.6-aarch64", "12.8-aarch64", "13.0-aarch64"]`` (2.9, ROCm 6.3/6.4) and ``[..., "12.9-aarch64",
+#:   ...]`` (2.10, ROCm 7.0/7.1).
+#: - 2.8 (cu126 cu128 cu129): inferred, as in the build-facts audit, from the Linux CUDA builds of 2.8.
+#: 2.0.1 is left without aarch64 wheels: its aarch64 file name is in none of the sources above.
+_AARCH64 = {
+    "2.5.1": ("cpu",),
+    "2.7.1": ("cpu", "cu128"),
+    "2.8.0": ("cpu", "cu126", "cu128", "cu129"),
+    "2.9.1": ("cpu", "cu126", "cu128", "cu130"),
+    "2.10.0": ("cpu", "cu126", "cu128", "cu129", "cu130"),
+    "2.13.0": ("cpu", "cu126", "cu130", "cu132"),
+    "2.14.1": ("cpu", "cu126", "cu130", "cu132"),  # no cu134, as on x86_64 here
+}
 DEFAULT_RELEASES: Tuple[Release, ...] = (
     Release("2.0.1", "0.15.2", "2.0.2", ("cpu", "cu117", "cu118", "rocm5.3", "rocm5.4.2"), "linux_x86_64"),
     Release("2.5.1", "0.20.1", "2.5.1", ("cpu", "cu118", "cu121", "cu124", "rocm6.1", "rocm6.2", "xpu"),
-            "linux_x86_64"),
-    Release("2.7.1", "0.22.1", "2.7.1", ("cpu", "cu118", "cu126", "cu128", "rocm6.2.4", "rocm6.3", "xpu"), _M228),
+            "linux_x86_64", _AARCH64["2.5.1"]),
+    Release("2.7.1", "0.22.1", "2.7.1", ("cpu", "cu118", "cu126", "cu128", "rocm6.2.4", "rocm6.3", "xpu"), _M228,
+            _AARCH64["2.7.1"]),
     # The last release with Python 3.9 wheels: what `pip install torch` gets there.
-    Release("2.8.0", "0.23.0", "2.8.0", ("cpu", "cu126", "cu128", "cu129", "rocm6.3", "rocm6.4", "xpu"), _M228),
+    Release("2.8.0", "0.23.0", "2.8.0", ("cpu", "cu126", "cu128", "cu129", "rocm6.3", "rocm6.4", "xpu"), _M228,
+            _AARCH64["2.8.0"]),
     Release("2.9.1", "0.24.1", "2.9.1", ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm6.3", "rocm6.4", "xpu"),
-            _M228),
+            _M228, _AARCH64["2.9.1"]),
     # The release of issue 13's cases: cu129 beside CUDA 13 (Linux only), ROCm 7.0/7.1 listing gfx1151.
     Release("2.10.0", "0.25.0", "2.10.0",
-            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.0", "rocm7.1", "xpu"), _M228),
-    Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228),
-    Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228),
+            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.0", "rocm7.1", "xpu"), _M228, _AARCH64["2.10.0"]),
+    Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228,
+            _AARCH64["2.13.0"]),
+    Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228,
+            _AARCH64["2.14.1"]),
 )
 
 _NIGHTLY_TORCH, _NIGHTLY_VISION = "2.15.0.dev20261101", "0.30.0.dev20261101"
@@ -173,12 +206,25 @@ def _wheel_tag(py: str, platform: str) -> str:
     return f"{py.rstrip('t')}-{py}-{platform}"
 
 
+def aarch64_tag(version: str) -> str:
+    """Platform tag of the Linux aarch64 wheels of torch ``version``: ``manylinux_2_28_aarch64`` from 2.7,
+    ``manylinux_2_17_aarch64.manylinux2014_aarch64`` up to 2.5 (pytorch-index reference §4.1; 2.6, in
+    neither source and not on the replica, is taken to be like 2.7)."""
+    return _M228_ARM if _vkey(version)[:2] >= (2, 6) else "manylinux_2_17_aarch64.manylinux2014_aarch64"
+
+
+def aarch64_label(version: str, backend: str) -> str:
+    """The version of an aarch64 wheel on ``whl/<backend>``: ``2.7.1+cpu``; the CPU wheels before 2.6
+    carry no local label (``2.5.1``)."""
+    return version if backend == "cpu" and _vkey(version)[:2] < (2, 6) else f"{version}+{backend}"
+
+
 def _torch_requires_python(version: str) -> str:
     v = _vkey(version) + (0, 0)
     return ">=3.8" if v[:2] < (2, 5) else ">=3.9" if v[:2] < (2, 9) else ">=3.10"
 
 
-def _cuda_runtime_pin(backend: str) -> Optional[str]:
+def _cuda_runtime_pin(backend: str, marker: str = _LINUX_X86) -> Optional[str]:
     """NVIDIA runtime pin of a CUDA torch wheel: cu126 -> nvidia-cuda-runtime-cu12==12.6.77; ..."""
     m = re.fullmatch(r"cu(1[1-9])(\d)", backend)
     if not m:
@@ -186,11 +232,11 @@ def _cuda_runtime_pin(backend: str) -> Optional[str]:
     major, minor = m.groups()
     name, patch = {"11": ("nvidia-cuda-runtime-cu11", 89), "12": ("nvidia-cuda-runtime-cu12", 77)}.get(
         major, ("nvidia-cuda-runtime", 48))
-    return f"{name}=={major}.{minor}.{patch}; {_LINUX_X86}"
+    return f"{name}=={major}.{minor}.{patch}; {marker}"
 
 
-def _torch_requires(backend: str) -> Tuple[str, ...]:
-    pin = _cuda_runtime_pin(backend)
+def _torch_requires(backend: str, marker: str = _LINUX_X86) -> Tuple[str, ...]:
+    pin = _cuda_runtime_pin(backend, marker)
     return _TORCH_BASE_REQUIRES + ((pin,) if pin else ())
 
 
@@ -210,6 +256,14 @@ def _replica_specs(releases: Sequence[Release], python_tags: Optional[Sequence[s
                            ("numpy", f"torch=={rel.torch}"), rp)
                 if rel.torchaudio:
                     yield f"whl/{b}", "torchaudio", f"{rel.torchaudio}+{b}", tag, (f"torch=={rel.torch}",), rp
+        for b in rel.aarch64:  # Linux aarch64: torch and torchvision, in the same backend directories
+            arm = aarch64_tag(rel.torch)
+            for py in pythons:
+                tag = _wheel_tag(py, arm)
+                yield f"whl/{b}", "torch", aarch64_label(rel.torch, b), tag, _torch_requires(b, _LINUX), rp
+                if rel.torchvision:
+                    yield (f"whl/{b}", "torchvision", aarch64_label(rel.torchvision, b), tag,
+                           ("numpy", f"torch=={rel.torch}"), rp)
         if _vkey(rel.torch) >= (2, 5):  # macOS arm64: unlabelled, ABI tag none (GIL builds only)
             for py in pythons:
                 if not py.endswith("t"):
@@ -354,6 +408,8 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
 
     Holds unlabelled ``torch`` and ``torchvision`` manylinux_2_28 wheels of the newest release
     for every Python of DEFAULT_RELEASES (2.14.1 and 0.29.1 for 3.10+, 2.8.0 for 3.9, and so on),
+    for x86_64 (a CUDA build: it pins the NVIDIA runtime) and, where the release has aarch64
+    wheels, for aarch64 (a CPU build, as PyPI's is),
     ``pystiche 1.0.1`` and a tiny py3-none-any wheel for every dependency the replica's wheels
     reference (scanned from ``pytorch_root``'s ``.metadata`` files if given, else computed from
     DEFAULT_RELEASES), plus the ``extra`` ``(name, version, requires)`` wheels.  Projects that
@@ -369,6 +425,11 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
             builtin.append(("torch", rel.torch, tag, _torch_requires(flavour), rp))
             if rel.torchvision:
                 builtin.append(("torchvision", rel.torchvision, tag, ("numpy", f"torch=={rel.torch}"), rp))
+            if rel.aarch64:  # PyPI's unlabelled aarch64 torch is a CPU build (build-facts audit §2)
+                arm = _wheel_tag(py, aarch64_tag(rel.torch))
+                builtin.append(("torch", rel.torch, arm, _TORCH_BASE_REQUIRES, rp))
+                if rel.torchvision:
+                    builtin.append(("torchvision", rel.torchvision, arm, ("numpy", f"torch=={rel.torch}"), rp))
     builtin.append(("pystiche", "1.0.1", "py3-none-any", ("torch>=1.7.1", "torchvision>=0.8.2"), ">=3.6"))
     builtin += [(n, v, "py3-none-any", tuple(r), None) for n, v, r in extra]
 
