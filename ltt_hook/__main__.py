@@ -149,8 +149,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     commands.add_parser("check", help="whether the installed torch fits this machine")
     args = parser.parse_args(argv)
     try:
-        cfg = config_mod.load()
-        machine = detection.detect()  # an override variable that does not parse is a ConfigError too
+        cfg = config_mod.load()  # an override variable that does not parse is a ConfigError too
+        machine = detection.detect(overrides=cfg.overrides)
     except config_mod.ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1

@@ -2,7 +2,9 @@
 
 pip's own loader reads the config files, so the same files and precedence apply
 (global < user < site < ``PIP_CONFIG_FILE``) and ``--isolated`` skips the user files.
-Every value remembers where it came from, so a bad one can be named in one line.
+Every value remembers where it came from, so a bad one can be named in one line. The detection
+overrides (``LTT_CUDA_DRIVER_VERSION``...; environment variables only) are read here too, by
+:mod:`ltt_hook.overrides`.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import data
 from .backends import ACCEPTED, Backend, InvalidBackend, backend_from_url, parse_backend, suggest_backend
+
+if TYPE_CHECKING:
+    from .overrides import Overrides
 
 __all__ = ["Config", "ConfigError", "load", "redact"]
 
@@ -57,6 +62,9 @@ class Config:
     #: Extension sources of your own, and mirrors of the table's (:mod:`ltt_hook.extensions`).
     extensions: Tuple[Any, ...] = ()
     extension_mirrors: Dict[str, str] = field(default_factory=dict)
+    #: The detection overrides (:mod:`ltt_hook.overrides`) that :func:`load` read; None where
+    #: none were read, and detection reads the environment itself.
+    overrides: Optional[Overrides] = None
     #: key -> where its value came from ("default", "environment variable X", "FILE [ltt] key").
     origins: Dict[str, str] = field(default_factory=lambda: {k: "default" for k in KEYS})
     #: Problems that do not stop pip (unknown keys), one line each.
@@ -141,7 +149,9 @@ def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
 
     Precedence: pip command-line ``options`` (``{"backend": ..., "channel": ...}``) over
     ``LTT_*`` environment variables over ``[ltt]`` in pip's config files over defaults.
-    ``configuration``: pip's own, already loaded ``Configuration`` (inside pip).
+    ``configuration``: pip's own, already loaded ``Configuration`` (inside pip). The detection
+    overrides come from the environment only; one that does not parse is an
+    :class:`~ltt_hook.overrides.OverrideError`, a :class:`ConfigError` too.
     """
     env = os.environ if environ is None else environ
     config = Config()
@@ -175,6 +185,9 @@ def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
 
             config.extension_mirrors = parse_mirrors(value, origin)
     _understand_index_url(config)
+    from .overrides import read_overrides  # it imports ConfigError from here
+
+    config.overrides = read_overrides(env)
     return config
 
 

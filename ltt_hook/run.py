@@ -168,7 +168,7 @@ class Run:
         if self._decision is None:
             request = self.request(index_urls)
             needs_machine = not request.cross_target or self.config.backends is not None
-            machine = detection.detect() if needs_machine else None
+            machine = detection.detect(overrides=self.config.overrides) if needs_machine else None
             self._decision = decide(self.config, machine, request, self._environment())
             log_decision(self, self._decision)
         return self._decision

@@ -180,11 +180,11 @@ def _judged(gpus: List[Gpu], supported: Callable[[Gpu], bool]) -> Tuple[List[Gpu
 
 
 def _amd_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
-    return _judged(machine.amd_gpus, lambda g: g.arch in _ANY_ROCM)
+    return _judged(machine.amd_gpus, lambda g: g.gfx in _ANY_ROCM)
 
 
 def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
-    return _judged(machine.intel_gpus, lambda g: intel_platform(g.arch) is not None)
+    return _judged(machine.intel_gpus, lambda g: intel_platform(g.pci_id) is not None)
 
 
 def _rocm_incompatibility(backend: Backend, release: Optional[Version], machine: Machine) -> Optional[str]:
@@ -201,8 +201,8 @@ def _rocm_incompatibility(backend: Backend, release: Optional[Version], machine:
     judged, _ = _amd_gpus(machine)
     which = f"torch {release}" if release else "any release"
     for gpu in judged:
-        if gpu.arch not in arches:
-            return f"{backend.name} builds of {which} lack {gpu.arch} ({gpu.name})"
+        if gpu.gfx not in arches:
+            return f"{backend.name} builds of {which} lack {gpu.gfx} ({gpu.name})"
     return None
 
 
@@ -215,8 +215,8 @@ def _xpu_incompatibility(machine: Machine) -> Optional[str]:
         return "no Intel GPU detected"
     judged, _ = _intel_gpus(machine)
     for gpu in judged:
-        if intel_platform(gpu.arch) is None:
-            return f"{gpu.name} (PCI 8086:{(gpu.arch or '0x????')[2:]}) is not a GPU PyTorch's XPU builds support"
+        if intel_platform(gpu.pci_id) is None:
+            return f"{gpu.name} (PCI 8086:{(gpu.pci_id or '0x????')[2:]}) is not a GPU PyTorch's XPU builds support"
     return None
 
 
@@ -359,16 +359,16 @@ def compatibility(backend: Backend, release: Optional[Version], machine: Machine
     if backend.family == "rocm":
         arches, source = rocm_arches(backend, release)
         judged, left_out = _amd_gpus(machine)
-        why = f"the build lists {', '.join(sorted({g.arch or '?' for g in judged}))}"
+        why = f"the build lists {', '.join(sorted({g.gfx or '?' for g in judged}))}"
         if source != backend.name:
             why += f" ({backend.name} is not in the tables; using {source}'s list)"
         if left_out:
-            why += f"; left out: {', '.join(sorted({g.arch or '?' for g in left_out}))}, which no ROCm build supports"
+            why += f"; left out: {', '.join(sorted({g.gfx or '?' for g in left_out}))}, which no ROCm build supports"
         return why
     judged, left_out = _intel_gpus(machine)
     why = f"PyTorch's XPU builds support {', '.join(sorted({g.name for g in judged}))}"
     if left_out:
-        ids = ", ".join(sorted({"8086:" + (g.arch or "0x????")[2:] for g in left_out}))
+        ids = ", ".join(sorted({"8086:" + (g.pci_id or "0x????")[2:] for g in left_out}))
         why += f"; left out: {ids}, which they do not"
     return why
 

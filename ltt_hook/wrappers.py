@@ -15,7 +15,7 @@ from typing import Any, Callable, List, Optional
 
 from packaging.utils import canonicalize_name
 
-from . import config as config_mod, data, detection, extensions, options as pip_options
+from . import config as config_mod, data, extensions, options as pip_options
 from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, compiling, note_requirements
 from .safety import STATE, PipCall, note_once, stop
 from .selection import sort_key
@@ -123,7 +123,6 @@ def collector_create(pip: PipCall, cls: Any, session: Any, options: Any, suppres
         cli = pip_options.cli_settings(options)
         cfg = config_mod.load(isolated=bool(getattr(options, "isolated_mode", False)), options=cli,
                               configuration=getattr(parser, "config", None))
-        detection.read_overrides()  # a bad LTT_CUDA_*/LTT_AMD_* value is a ConfigError too
     except config_mod.ConfigError as exc:
         # A bad value stops pip only when a PyTorch project is involved (Run.applies).
         collector._ltt = Run(options, config_mod.Config(), error=str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ltt_hook import config
+from ltt_hook.overrides import OverrideError, Overrides, read_overrides
 from support.harness import write_config
 
 
@@ -64,3 +65,60 @@ def test_unknown_key_warns_with_the_closest_valid_key(pip_config):
     pip_config(backnd="cpu")
     cfg = config.load(environ={})
     assert len(cfg.warnings) == 1 and "did you mean 'backend'?" in cfg.warnings[0]
+
+
+# --------------------------------------------------------------------------- detection overrides
+
+
+def test_overrides_parse():
+    found = read_overrides({"LTT_CUDA_DRIVER_VERSION": " 550.54.14 ", "LTT_CUDA_COMPUTE_CAPABILITIES": "8.6, 9.0",
+                            "LTT_AMD_GPU_ARCHITECTURE": "GFX1100,gfx90a:xnack-"})
+    assert found.cuda_driver == "550.54.14"
+    assert found.cuda_capabilities == ((8, 6), (9, 0))
+    assert found.amd_architectures == ("gfx1100", "gfx90a")
+    assert found.given == (("LTT_CUDA_DRIVER_VERSION", "550.54.14"), ("LTT_CUDA_COMPUTE_CAPABILITIES", "8.6, 9.0"),
+                           ("LTT_AMD_GPU_ARCHITECTURE", "GFX1100,gfx90a:xnack-"))
+
+
+def test_empty_overrides_count_as_unset():
+    found = read_overrides({"LTT_CUDA_DRIVER_VERSION": "", "LTT_CUDA_COMPUTE_CAPABILITIES": " ",
+                            "LTT_AMD_GPU_ARCHITECTURE": ""})
+    assert found == Overrides()
+
+
+@pytest.mark.parametrize("var, value, expected", [
+    ("LTT_CUDA_DRIVER_VERSION", "r550", "an NVIDIA driver version"),
+    ("LTT_CUDA_DRIVER_VERSION", "550.54.14.1.2", "an NVIDIA driver version"),
+    ("LTT_CUDA_COMPUTE_CAPABILITIES", "86", "compute capabilities (e.g. 8.6,9.0)"),
+    ("LTT_CUDA_COMPUTE_CAPABILITIES", "sm_86,9.0", "compute capabilities"),
+    ("LTT_CUDA_COMPUTE_CAPABILITIES", ",", "compute capabilities"),
+    ("LTT_AMD_GPU_ARCHITECTURE", "rdna3", "AMD GPU architectures"),
+    ("LTT_AMD_GPU_ARCHITECTURE", "gfx000", "AMD GPU architectures"),
+])
+def test_an_override_that_does_not_parse_is_a_one_line_configuration_error(var, value, expected):
+    with pytest.raises(OverrideError) as caught:
+        read_overrides({var: value})
+    message = str(caught.value)
+    assert isinstance(caught.value, config.ConfigError)  # pip_patch and __main__ report these
+    assert message.startswith(f"ltt-hook: environment variable {var} is {value!r}, not ")
+    assert expected in message and "\n" not in message
+
+
+def test_the_configuration_carries_the_overrides_detection_takes(pip_config):
+    pip_config()
+    cfg = config.load(environ={"LTT_CUDA_DRIVER_VERSION": "550.54.14", "LTT_AMD_GPU_ARCHITECTURE": "gfx942"})
+    assert cfg.overrides == Overrides(cuda_driver="550.54.14", amd_architectures=("gfx942",),
+                                      given=(("LTT_CUDA_DRIVER_VERSION", "550.54.14"),
+                                             ("LTT_AMD_GPU_ARCHITECTURE", "gfx942")))
+    assert config.load(environ={}).overrides == Overrides()
+    assert config.Config().overrides is None  # not read: detection reads the environment itself
+
+
+def test_a_bad_override_stops_loading_after_the_ltt_values(pip_config):
+    pip_config()
+    with pytest.raises(OverrideError, match="LTT_AMD_GPU_ARCHITECTURE is 'navi31'"):
+        config.load(environ={"LTT_AMD_GPU_ARCHITECTURE": "navi31"})
+    path = pip_config(channel="beta")  # a bad [ltt] value is named first, as before
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(environ={"LTT_AMD_GPU_ARCHITECTURE": "navi31"})
+    assert f"{path} [ltt] channel" in str(caught.value) and not isinstance(caught.value, OverrideError)

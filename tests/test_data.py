@@ -102,10 +102,10 @@ def test_every_backend_of_every_release_is_judged_without_tripping():
     # Every (release, platform, backend) the tables claim gets a verdict from data, never "no
     # data" nor "not published": a missing row would silently switch the hook to CPU.
     machines = {
-        "linux-x86_64": Machine("Linux", "600.1", [Gpu("nvidia", "RTX 3090", (8, 6)), Gpu("amd", "MI300X", None, "gfx942"),
-                                                   Gpu("intel", "Arc B580", None, "0xe20b")], arch="x86_64"),
+        "linux-x86_64": Machine("Linux", "600.1", [Gpu("nvidia", "RTX 3090", (8, 6)), Gpu("amd", "MI300X", gfx="gfx942"),
+                                                   Gpu("intel", "Arc B580", pci_id="0xe20b")], arch="x86_64"),
         "windows-x86_64": Machine("Windows", "600.1", [Gpu("nvidia", "RTX 3090", (8, 6)),
-                                                       Gpu("intel", "Arc B580", None, "0xe20b")], arch="AMD64"),
+                                                       Gpu("intel", "Arc B580", pci_id="0xe20b")], arch="AMD64"),
         "linux-aarch64": Machine("Linux", "600.1", [Gpu("nvidia", "GH200", (9, 0))], arch="aarch64"),
     }
     for platform, machine in machines.items():
@@ -151,7 +151,7 @@ def nvidia(driver, cap, system="Linux", arch="x86_64"):
 
 
 def amd(gfx):
-    return Machine("Linux", None, [Gpu("amd", f"AMD {gfx}", None, gfx)], arch="x86_64")
+    return Machine("Linux", None, [Gpu("amd", f"AMD {gfx}", gfx=gfx)], arch="x86_64")
 
 
 def best(machine, release):

@@ -22,11 +22,13 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from ltt_hook import config, data, detection
+from ltt_hook import data, detection
 from ltt_hook.backends import parse_backend
 from ltt_hook.config import Config
 from ltt_hook.decision import Environment, Request, decide
-from ltt_hook.detection import Gpu, Machine, OverrideError, decode_gfx_target_version, read_overrides
+from ltt_hook.detection import Gpu, Machine, decode_gfx_target_version
+from ltt_hook.detection.intel import intel_gpu
+from ltt_hook.overrides import OverrideError, Overrides
 from ltt_hook.selection import compatibility, incompatibility
 from support import gpu as stand_in
 
@@ -38,11 +40,11 @@ def b(name):
 
 
 def amd(*arches, system="Linux"):
-    return Machine(system, gpus=[Gpu("amd", f"AMD GPU {a}", None, a) for a in arches])
+    return Machine(system, gpus=[Gpu("amd", f"AMD GPU {a}", gfx=a) for a in arches])
 
 
 def intel(*device_ids, system="Linux"):
-    return Machine(system, gpus=[detection._intel_gpu(int(d, 16)) for d in device_ids])
+    return Machine(system, gpus=[intel_gpu(int(d, 16)) for d in device_ids])
 
 
 # --------------------------------------------------------------------------- gfx targets
@@ -63,41 +65,6 @@ def test_every_tabled_gfx_target_round_trips_through_kfd_encoding():
     targets = {a for _, _, _, arches, _ in data.ROCM_ARCHES for a in arches.split()}
     for target in targets:
         assert decode_gfx_target_version(stand_in.gfx_target_version(target)) == target
-
-
-# --------------------------------------------------------------------------- overrides
-
-
-def test_overrides_parse():
-    found = read_overrides({"LTT_CUDA_DRIVER_VERSION": " 550.54.14 ", "LTT_CUDA_COMPUTE_CAPABILITIES": "8.6, 9.0",
-                            "LTT_AMD_GPU_ARCHITECTURE": "GFX1100,gfx90a:xnack-"})
-    assert found.cuda_driver == "550.54.14"
-    assert found.cuda_capabilities == ((8, 6), (9, 0))
-    assert found.amd_architectures == ("gfx1100", "gfx90a")
-
-
-def test_empty_overrides_count_as_unset():
-    found = read_overrides({"LTT_CUDA_DRIVER_VERSION": "", "LTT_CUDA_COMPUTE_CAPABILITIES": " ",
-                            "LTT_AMD_GPU_ARCHITECTURE": ""})
-    assert (found.cuda_driver, found.cuda_capabilities, found.amd_architectures) == (None, None, None)
-
-
-@pytest.mark.parametrize("var, value, expected", [
-    ("LTT_CUDA_DRIVER_VERSION", "r550", "an NVIDIA driver version"),
-    ("LTT_CUDA_DRIVER_VERSION", "550.54.14.1.2", "an NVIDIA driver version"),
-    ("LTT_CUDA_COMPUTE_CAPABILITIES", "86", "compute capabilities (e.g. 8.6,9.0)"),
-    ("LTT_CUDA_COMPUTE_CAPABILITIES", "sm_86,9.0", "compute capabilities"),
-    ("LTT_CUDA_COMPUTE_CAPABILITIES", ",", "compute capabilities"),
-    ("LTT_AMD_GPU_ARCHITECTURE", "rdna3", "AMD GPU architectures"),
-    ("LTT_AMD_GPU_ARCHITECTURE", "gfx000", "AMD GPU architectures"),
-])
-def test_an_override_that_does_not_parse_is_a_one_line_configuration_error(var, value, expected):
-    with pytest.raises(OverrideError) as caught:
-        read_overrides({var: value})
-    message = str(caught.value)
-    assert isinstance(caught.value, config.ConfigError)  # pip_patch and __main__ report these
-    assert message.startswith(f"ltt-hook: environment variable {var} is {value!r}, not ")
-    assert expected in message and "\n" not in message
 
 
 # --------------------------------------------------------------------------- ROCm
@@ -189,9 +156,9 @@ def pages(machine, release=">=2.13"):
 
 def test_each_backend_is_judged_by_its_own_vendor_and_cuda_beats_rocm_beats_xpu():
     nvidia = [Gpu("nvidia", "NVIDIA GeForce RTX 3090", (8, 6))]
-    iris = detection._intel_gpu(0x9A49)
-    arc = detection._intel_gpu(0xE20B)
-    radeon = Gpu("amd", "AMD GPU", None, "gfx1100")
+    iris = intel_gpu(0x9A49)
+    arc = intel_gpu(0xE20B)
+    radeon = Gpu("amd", "AMD GPU", gfx="gfx1100")
     # NVIDIA + an Intel iGPU: the iGPU neither helps nor hurts the CUDA build
     assert pages(Machine("Linux", "550.54.14", nvidia + [iris])) == ["cu126", "cpu"]
     assert incompatibility(b("cu126"), LATEST, Machine("Linux", "550.54.14", nvidia + [iris])) is None
@@ -223,9 +190,9 @@ class StandInMachine:
     bin: Path
 
     def detect(self, system: str = "Linux", timeout: float = detection.TOOL_TIMEOUT, refresh: bool = True,
-               arch: Optional[str] = None, **environ: str) -> Machine:
+               arch: Optional[str] = None, overrides: Optional[Overrides] = None, **environ: str) -> Machine:
         return detection.detect(refresh, system=system, root=str(self.sysroot), timeout=timeout,
-                                environ={"PATH": str(self.bin), **environ}, arch=arch)
+                                environ={"PATH": str(self.bin), **environ}, arch=arch, overrides=overrides)
 
 
 @pytest.fixture
@@ -239,7 +206,8 @@ def host(tmp_path, monkeypatch) -> StandInMachine:
 
 
 def arches(machine):
-    return [(g.vendor, g.arch) for g in machine.gpus]
+    """Each GPU's vendor and its vendor's identifier of what it runs (gfx target, PCI id)."""
+    return [(g.vendor, g.gfx or g.pci_id) for g in machine.gpus]
 
 
 def killed(tool: Path, times: int) -> bool:
@@ -264,7 +232,7 @@ def test_rocm_agent_enumerator_comes_first(host):
 def test_rocminfo_next_with_the_marketing_name(host):
     stand_in.make_rocminfo(host.bin, [("gfx1100", "Radeon RX 7900 XTX")])
     machine = host.detect()
-    assert machine.gpus == [Gpu("amd", "Radeon RX 7900 XTX", None, "gfx1100")]
+    assert machine.gpus == [Gpu("amd", "Radeon RX 7900 XTX", gfx="gfx1100")]
     assert machine.gpus[0].summary == "Radeon RX 7900 XTX (AMD, gfx1100)"
 
 
@@ -290,7 +258,7 @@ def test_a_hanging_tool_is_killed_after_the_timeout_and_the_next_source_answers(
 def test_intel_gpus_come_from_pci_display_devices(host):
     stand_in.make_sysroot(host.sysroot, intel_devices=["0xe20b", "0x9a49:i915"])
     machine = host.detect()
-    assert [(g.name, g.arch) for g in machine.gpus] == [("Intel Arc B-series (Battlemage)", "0xe20b"),
+    assert [(g.name, g.pci_id) for g in machine.gpus] == [("Intel Arc B-series (Battlemage)", "0xe20b"),
                                                          ("Intel GPU", "0x9a49")]
     assert any("8086:9a49 (not an XPU-supported GPU)" in note for note in machine.notes)
 
@@ -305,7 +273,7 @@ def test_windows_reads_the_display_adapter_list_and_never_looks_for_rocm(host):
     ])
     machine = host.detect(system="Windows")
     assert machine.system == "Windows"
-    assert [(g.name, g.arch) for g in machine.gpus] == [("Intel Arc B-series (Battlemage)", "0xe20b"),
+    assert [(g.name, g.pci_id) for g in machine.gpus] == [("Intel Arc B-series (Battlemage)", "0xe20b"),
                                                          ("Intel(R) UHD Graphics 770", "0xa780")]
     assert incompatibility(b("xpu"), LATEST, machine) is None
     assert machine.amd_gpus == [] and stand_in.runs(enumerator) == []
@@ -411,6 +379,20 @@ def test_capabilities_alone_still_need_a_driver(host):
 def test_a_bad_override_raises_from_detect_and_nothing_else_does(host):
     with pytest.raises(OverrideError, match="LTT_AMD_GPU_ARCHITECTURE is 'navi31'"):
         host.detect(LTT_AMD_GPU_ARCHITECTURE="navi31")
+
+
+def test_detection_takes_the_overrides_the_configuration_read(host):
+    # Config.overrides, as pip's run and python -m ltt_hook hand them over: the environment's
+    # override variables are then not read again.
+    stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
+    given = Overrides(amd_architectures=("gfx942",), given=(("LTT_AMD_GPU_ARCHITECTURE", "gfx942"),))
+    machine = host.detect(overrides=given, refresh=False, LTT_AMD_GPU_ARCHITECTURE="navi31")
+    assert arches(machine) == [("amd", "gfx942")]
+    assert machine.overrides == {"LTT_AMD_GPU_ARCHITECTURE": "gfx942"}
+    assert "LTT_AMD_GPU_ARCHITECTURE: gfx942 (not probed)" in machine.notes
+    # other overrides, another question: probed again (none stated: the KFD topology answers)
+    assert arches(host.detect(overrides=Overrides(), refresh=False)) == [("amd", "gfx1100")]
+    assert host.detect(overrides=given, refresh=False) is machine
 
 
 def test_detection_runs_once_per_process_for_the_same_machine(host):

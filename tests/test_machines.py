@@ -74,7 +74,7 @@ def test_radeon_rx_7900_xtx_gets_the_newest_rocm_build_that_lists_gfx1100(hook_v
     assert (chosen["torch"], chosen["torchvision"]) == ("2.14.1+rocm7.14", "0.29.1+rocm7.14")
     assert install(hook_venv, env, "torch==2.9.1")["torch"] == "2.9.1+rocm6.4"
     text, info = explain(hook_venv, env)
-    assert [(g["vendor"], g["arch"]) for g in info["machine"]["gpus"]] == [("amd", "gfx1100")]
+    assert [(g["vendor"], g["gfx"]) for g in info["machine"]["gpus"]] == [("amd", "gfx1100")]
     assert "GPU 0: AMD GPU (AMD, gfx1100)" in text
     assert "KFD topology (/sys/class/kfd): AMD GPU(s) gfx1100" in text
     assert "rocm7.14   compatible: the build lists gfx1100 (rocm7.14 is not in the tables; using rocm7.2's list)" in text
@@ -103,7 +103,7 @@ def test_instinct_mi300x_per_release(hook_venv, sysroot, tools, requirement, exp
     assert install(hook_venv, env, requirement)["torch"] == expected
     if requirement == "torch":
         text, info = explain(hook_venv, env)
-        assert [g["arch"] for g in info["machine"]["gpus"]] == ["gfx942", "gfx942"]
+        assert [g["gfx"] for g in info["machine"]["gpus"]] == ["gfx942", "gfx942"]
         assert "rocm_agent_enumerator: AMD GPU(s) gfx942, gfx942" in text
 
 
@@ -163,7 +163,7 @@ def test_arc_b580_gets_the_xpu_build(hook_venv, sysroot):
     text, info = explain(hook_venv, env)
     assert "GPU 0: Intel Arc B-series (Battlemage) (Intel, PCI 8086:e20b)" in text
     assert "xpu        compatible: PyTorch's XPU builds support Intel Arc B-series (Battlemage)" in text
-    assert info["machine"]["gpus"][0]["arch"] == "0xe20b"
+    assert (info["machine"]["gpus"][0]["pci_id"], info["machine"]["gpus"][0]["gfx"]) == ("0xe20b", None)
     assert info["choice"]["backend"] == "xpu"
 
 
