@@ -42,8 +42,8 @@ from .host import TOOL_TIMEOUT, Host
 from .intel import intel_platform
 from .machine import Gpu, Jetson, Machine, interpreter_arch
 
-__all__ = ["Gpu", "Host", "Jetson", "Machine", "detect", "decode_gfx_target_version", "intel_platform",
-           "interpreter_arch", "TOOL_TIMEOUT"]
+__all__ = ["Gpu", "Jetson", "Machine", "detect", "decode_gfx_target_version", "intel_platform", "interpreter_arch",
+           "TOOL_TIMEOUT"]
 
 #: Environment variables the probes read; with the host's system, architecture, root and timeout
 #: and the overrides they key the cache, so a process asking about the same machine twice probes
