@@ -18,9 +18,8 @@ import sys
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional
 
-from packaging.version import Version
-
 from . import __version__, config as config_mod, data, detection, extensions
+from ._packaging import Version
 from .backends import parse_backend
 from .selection import compatibility, incompatibility, judged_by
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 __all__ = ["Backend", "InvalidBackend", "parse_backend", "backend_from_label", "backend_from_url", "suggest_backend"]
 
@@ -24,9 +23,10 @@ class InvalidBackend(ValueError):
     """A string that is not a PyTorch computation backend."""
 
 
-@dataclass(frozen=True)
-class Backend:
-    """One PyTorch computation backend, e.g. ``cu126``, ``rocm6.2.4``, ``cpu``, ``xpu``."""
+class Backend(NamedTuple):
+    """One PyTorch computation backend, e.g. ``cu126``, ``rocm6.2.4``, ``cpu``, ``xpu``.
+
+    A named tuple (immutable, hashable, cheap to define: this module is imported by every pip run)."""
 
     name: str
     family: str

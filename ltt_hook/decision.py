@@ -14,13 +14,11 @@ the plan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
-
-from packaging.specifiers import SpecifierSet
-from packaging.version import Version
+from types import MappingProxyType
+from typing import Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import data
+from ._packaging import SpecifierSet, Version
 from .backends import Backend, parse_backend
 from .config import Config
 from .detection import Machine
@@ -31,14 +29,13 @@ __all__ = ["Request", "Environment", "Decision", "decide", "admits_release"]
 CPU = parse_backend("cpu")
 
 
-@dataclass(frozen=True)
-class Request:
+class Request(NamedTuple):
     """What the user asked pip for, as far as PyTorch projects go."""
 
     #: PyTorch projects named as requirements (not constraints).
     requested: FrozenSet[str] = frozenset()
     #: project -> specifiers from requirements and constraints.
-    specifiers: Mapping[str, Tuple[SpecifierSet, ...]] = field(default_factory=dict)
+    specifiers: Mapping[str, Tuple[SpecifierSet, ...]] = MappingProxyType({})
     #: Backends of explicit ``+label`` pins (``torch==2.5.1+cu118``).
     pins: FrozenSet[Backend] = frozenset()
     #: Backends named by the user's own PyTorch index URLs (``…/whl/cu126``).
@@ -51,8 +48,7 @@ class Request:
     free_threaded: bool = False
 
 
-@dataclass(frozen=True)
-class Environment:
+class Environment(NamedTuple):
     """What the environment holds before the run."""
 
     #: The installed torch, if any.
@@ -61,28 +57,35 @@ class Environment:
     keeps_installed: bool = False
 
 
-@dataclass
 class Decision:
     """The answer, for pip and for every report."""
 
-    channel: str
-    #: Why the hook is off (pip is plain pip); None when it is on.
-    off: Optional[str] = None
-    machine: Optional[Machine] = None
-    #: The backends the user or the environment fixed, and by what; None: the machine decides.
-    fixed: Optional[Tuple[Backend, ...]] = None
-    fixed_by: str = ""
-    #: Backend pages to read, best first, lazily: the first that serves the request wins.
-    plan: Tuple[Backend, ...] = ()
-    #: Releases (``2.14``) the request admits, newest first, per the tables.
-    releases: Tuple[str, ...] = ()
-    #: The expected outcome per the tables: (release, backend) of the newest admitted release.
-    expected: Optional[Tuple[str, Backend]] = None
-    #: Lines worth saying (an explicit backend this machine cannot run, a GPU build over CPU).
-    notes: Tuple[str, ...] = ()
-    #: Lines that must be seen even with ``-q`` (an explicit backend this machine cannot run).
-    warnings: Tuple[str, ...] = ()
-    _verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = field(default_factory=dict, repr=False)
+    def __init__(self, channel: str, *, off: Optional[str] = None, machine: Optional[Machine] = None,
+                 fixed: Optional[Tuple[Backend, ...]] = None, fixed_by: str = "", plan: Tuple[Backend, ...] = (),
+                 releases: Tuple[str, ...] = (), expected: Optional[Tuple[str, Backend]] = None,
+                 notes: Tuple[str, ...] = (), warnings: Tuple[str, ...] = ()) -> None:
+        self.channel = channel
+        #: Why the hook is off (pip is plain pip); None when it is on.
+        self.off = off
+        self.machine = machine
+        #: The backends the user or the environment fixed, and by what; None: the machine decides.
+        self.fixed = fixed
+        self.fixed_by = fixed_by
+        #: Backend pages to read, best first, lazily: the first that serves the request wins.
+        self.plan = plan
+        #: Releases (``2.14``) the request admits, newest first, per the tables.
+        self.releases = releases
+        #: The expected outcome per the tables: (release, backend) of the newest admitted release.
+        self.expected = expected
+        #: Lines worth saying (an explicit backend this machine cannot run, a GPU build over CPU).
+        self.notes = notes
+        #: Lines that must be seen even with ``-q`` (an explicit backend this machine cannot run).
+        self.warnings = warnings
+        self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
+
+    def __repr__(self) -> str:
+        return (f"Decision(channel={self.channel!r}, off={self.off!r}, fixed={self.fixed!r}, "
+                f"plan={[b.name for b in self.plan]!r}, releases={self.releases!r}, expected={self.expected!r})")
 
     @property
     def consults_every_page(self) -> bool:

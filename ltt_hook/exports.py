@@ -13,11 +13,8 @@ import sysconfig
 import tempfile
 from typing import List, Optional, Sequence, Tuple
 
-from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
-from packaging.version import Version
-
 from . import config as config_mod, data
+from ._packaging import SpecifierSet, Version, canonicalize_name
 from .backends import Backend, backend_from_label, parse_backend
 from .decision import Decision, Environment, Request, decide
 from .detection import Machine

@@ -25,11 +25,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from urllib.parse import urlsplit
 
-from packaging.specifiers import SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
-
 from . import data
+from ._packaging import InvalidVersion, NormalizedName, SpecifierSet, Version, canonicalize_name, parse_wheel_filename
 from .backends import Backend, backend_from_label, parse_backend
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -42,63 +39,8 @@ __all__ = ["SOURCES", "Source", "Target", "parse_extensions", "parse_mirrors", "
 
 logger = logging.getLogger("ltt_hook")
 
-#: The publishers' pages, one row per publisher. ``base`` is what ``extension-mirrors`` replaces;
-#: ``page`` (and ``cpu-page`` where the CPU page is shaped differently) is below it; ``label``
-#: is the local version label of its wheels (absent: the wheels carry none); ``backends`` are the
-#: backend families it builds (a torch of another family gets no page).
-SOURCES: Tuple[Dict[str, str], ...] = (
-    {
-        "id": "pyg",
-        "publisher": "PyG",
-        "projects": "torch-scatter torch-sparse torch-cluster torch-spline-conv pyg-lib",
-        "base": "https://data.pyg.org/whl",
-        "page": "torch-{torch}+{backend}.html",
-        "label": "pt{major}{minor}{backend}",
-        "backends": "cpu cuda",
-        # One page per torch minor: torch 2.5.x uses torch-2.5.0.
-        "source": "PyG installation docs, 'Additional Libraries' "
-                  "(pytorch-geometric.readthedocs.io/en/latest/install/installation.html) and the "
-                  "pyg-team/pytorch_geometric README: pip install pyg_lib torch_scatter torch_sparse "
-                  "torch_cluster torch_spline_conv -f https://data.pyg.org/whl/torch-${TORCH}+${CUDA}.html; "
-                  "labels such as torch_scatter-2.1.2+pt21cu121",
-    },
-    {
-        "id": "dgl",
-        "publisher": "DGL",
-        "projects": "dgl",
-        "base": "https://data.dgl.ai/wheels",
-        "page": "torch-{major}.{minor}/{backend}/repo.html",
-        "cpu-page": "torch-{major}.{minor}/repo.html",
-        "label": "{backend}",
-        "backends": "cpu cuda",
-        "source": "DGL 'Get Started' page (www.dgl.ai/pages/start.html): pip install dgl -f "
-                  "https://data.dgl.ai/wheels/torch-2.4/cu124/repo.html (CPU: torch-2.4/repo.html); "
-                  "wheels labelled +cu124",
-    },
-    {
-        "id": "openmmlab",
-        "publisher": "OpenMMLab",
-        "projects": "mmcv mmcv-full",
-        "base": "https://download.openmmlab.com/mmcv/dist",
-        "page": "{backend}/torch{major}.{minor}/index.html",
-        "backends": "cpu cuda",
-        "source": "mmcv installation docs (mmcv.readthedocs.io/en/latest/get_started/installation.html): "
-                  "pip install mmcv==2.1.0 -f https://download.openmmlab.com/mmcv/dist/cu121/torch2.1/index.html; "
-                  "wheels carry no label",
-    },
-    {
-        "id": "detectron2",
-        "publisher": "Detectron2",
-        "projects": "detectron2",
-        "base": "https://dl.fbaipublicfiles.com/detectron2/wheels",
-        "page": "{backend}/torch{major}.{minor}/index.html",
-        "label": "{backend}",
-        "backends": "cpu cuda",
-        "source": "facebookresearch/detectron2 INSTALL.md, 'Install Pre-Built Detectron2': python -m pip "
-                  "install detectron2 -f https://dl.fbaipublicfiles.com/detectron2/wheels/cu113/torch1.10/index.html "
-                  "(pages up to torch 1.10)",
-    },
-)
+#: The publishers' pages: :data:`ltt_hook.data.EXTENSION_SOURCES`, one row per publisher.
+SOURCES = data.EXTENSION_SOURCES
 
 #: Older torch releases probed for a page when the target release has none (requests).
 PROBE_BUDGET = 3

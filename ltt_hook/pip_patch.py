@@ -13,8 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import wrappers as w
 from .safety import STATE, Stop, give_up, guard
@@ -26,8 +25,7 @@ _COLLECTOR = "pip._internal.index.collector"
 _REQ_COMMAND = "pip._internal.cli.req_command"
 
 
-@dataclass(frozen=True)
-class Patch:
+class Patch(NamedTuple):
     """One row: ``module.owner.method`` (``owner`` None: a module function) gets ``wrapper``."""
 
     trigger: str  # the pip module whose import applies this row

@@ -12,13 +12,10 @@ import os
 import platform
 import sys
 import sysconfig
-from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set, Tuple
 
-from packaging.specifiers import SpecifierSet
-from packaging.version import InvalidVersion, Version
-
 from . import config as config_mod, data, detection
+from ._packaging import InvalidVersion, SpecifierSet, Version
 from .backends import Backend, backend_from_label, backend_from_url, parse_backend
 from .decision import Decision, Environment, Request, decide
 from .safety import note_once, stop
@@ -33,12 +30,12 @@ _PUBLIC_HOSTS = ("download.pytorch.org", "download-r2.pytorch.org")
 _redact = config_mod.redact
 
 
-@dataclass
 class PageLog:
     """How every index page fetched in this process answered: url -> (outcome, detail), the
     outcome being "ok", "missing" (HTTP 403/404) or "failed"."""
 
-    outcomes: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+    def __init__(self) -> None:
+        self.outcomes: Dict[str, Tuple[str, str]] = {}
 
     def record(self, url: str, outcome: str, detail: str = "") -> None:
         if url.startswith("file:") and url.endswith("/index.html"):  # pip reads a file:// directory's index.html
@@ -124,6 +121,8 @@ class Run:
         self.redirected: Dict[str, List[str]] = {}  # project -> PyTorch index pages consulted
         self.specifiers: Dict[str, List[Any]] = {}  # project -> specifiers (requirements, constraints)
         self._decision: Optional[Decision] = None
+        #: What the environment held when the decision was made (None before).
+        self.environment: Optional[Environment] = None
         #: project -> its backend pages as one lazily read pip source (wrappers.FallbackSource)
         self.chains: Dict[str, Any] = {}
         #: project -> the candidate list pip found (and caches) for it
@@ -169,7 +168,8 @@ class Run:
             request = self.request(index_urls)
             needs_machine = not request.cross_target or self.config.backends is not None
             machine = detection.detect(overrides=self.config.overrides) if needs_machine else None
-            self._decision = decide(self.config, machine, request, self._environment())
+            self.environment = self._environment()
+            self._decision = decide(self.config, machine, request, self.environment)
             log_decision(self, self._decision)
         return self._decision
 
@@ -384,7 +384,7 @@ def note_requirements(run: Run, reqs: List[Any]) -> Optional[str]:
     """Remember what the user asked for: PyTorch projects named, ``--hash`` options, torch
     specifiers and the backends of explicit ``+label`` pins. Returns why explicit pins
     contradict each other (different backends, a companion of another torch release)."""
-    from packaging.utils import canonicalize_name
+    from ._packaging import canonicalize_name
 
     exact: Dict[str, str] = {}
     for ireq in reqs:

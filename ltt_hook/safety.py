@@ -20,7 +20,6 @@ import functools
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Set, Type
 
 __all__ = ["PipCall", "Stop", "State", "STATE", "guard", "give_up", "note_once", "stop", "strict_mode"]
@@ -34,19 +33,19 @@ class Stop(Exception):
     """Marker base for an error that must reach pip as one ``ERROR:`` line."""
 
 
-@dataclass
 class State:
     """What the safety net knows in this pip process."""
 
-    #: The first reason ltt-hook gave up; from then on every wrapper is pip's original.
-    broken: Optional[str] = None
-    warned: bool = False
-    #: ``[ltt] strict`` / ``LTT_STRICT`` once the configuration is read; None before.
-    strict: Optional[bool] = None
-    #: Keys of the notes already printed (each note once per process).
-    notes: Set[str] = field(default_factory=set)
-    #: ``InstallationError`` subclass used by :func:`stop`, set when pip is patched.
-    stop_type: Type[Exception] = Stop
+    def __init__(self) -> None:
+        #: The first reason ltt-hook gave up; from then on every wrapper is pip's original.
+        self.broken: Optional[str] = None
+        self.warned = False
+        #: ``[ltt] strict`` / ``LTT_STRICT`` once the configuration is read; None before.
+        self.strict: Optional[bool] = None
+        #: Keys of the notes already printed (each note once per process).
+        self.notes: Set[str] = set()
+        #: ``InstallationError`` subclass used by :func:`stop`, set when pip is patched.
+        self.stop_type: Type[Exception] = Stop
 
 
 STATE = State()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
-from packaging.version import InvalidVersion, Version
-
 from . import data
+from ._packaging import InvalidVersion, Version
 from .backends import Backend, parse_backend
 from .detection import Gpu, Machine, intel_platform
 

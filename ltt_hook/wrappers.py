@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, Callable, List, Optional
 
-from packaging.utils import canonicalize_name
-
-from . import config as config_mod, data, extensions, options as pip_options
+from . import config as config_mod, data, options as pip_options
+from ._packaging import canonicalize_name
 from .run import PAGES, PYTORCH, VERBOSE, Run, allow_prereleases, compiling, note_requirements
 from .safety import STATE, PipCall, note_once, stop
 from .selection import sort_key
 
 logger = logging.getLogger("ltt_hook")
 
+#: :mod:`ltt_hook.extensions`, imported on the first lookup of an extension project (the
+#: table's, or one of the user's ``[ltt] extensions``): most pip runs never need it.
+_extensions: Optional[ModuleType] = None
 
-@dataclass
+
+def _extensions_for(run: Optional[Run], project: str) -> Optional[ModuleType]:
+    global _extensions
+    if _extensions is None and run is not None and (project in data.EXTENSION_PROJECTS or run.config.extensions):
+        from . import extensions
+
+        _extensions = extensions
+    return _extensions
+
+
 class PipApi:
     """pip's classes the wrappers need, found when the patch is applied."""
 
@@ -35,7 +46,6 @@ class PipApi:
 PIP = PipApi()
 
 
-@dataclass
 class Process:
     """This pip process: the command pip created (its configuration is read once, by pip)."""
 
@@ -92,7 +102,7 @@ def build_env_install(pip: PipCall, self: Any, requirements: Any, *args: Any, **
     run = _run_of(getattr(getattr(self, "finder", None), "_link_collector", None))
     features = getattr(run.options, "features_enabled", None) or () if run else ()
     if "venv-isolation" in features:
-        from packaging.requirements import InvalidRequirement, Requirement
+        from ._packaging import InvalidRequirement, Requirement
 
         names = []
         for text in requirements:
@@ -146,7 +156,8 @@ def collect_sources(pip: PipCall, self: Any, project_name: str, candidates_from_
     scope = self.search_scope
     name = canonicalize_name(project_name)
     urls = run.redirect(name, list(scope.index_urls)) if run else None
-    page = extensions.page_for(run, name, self) if run is not None and urls is None else None
+    ext = _extensions_for(run, name) if urls is None else None
+    page = ext.page_for(run, name, self) if ext is not None else None
     if page is not None:  # an extension project: its page for this torch, for this project only
         self.search_scope = PIP.search_scope.create(find_links=[*scope.find_links, page],
                                                     index_urls=list(scope.index_urls), no_index=scope.no_index)
@@ -255,7 +266,8 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
     run = _run_of(getattr(self, "_link_collector", None))
     if run is not None:
         name = canonicalize_name(project_name)
-        extensions.after_lookup(run, name, self._link_collector.session)  # an extension's page
+        if _extensions is not None:
+            _extensions.after_lookup(run, name, self._link_collector.session)  # an extension's page
         _stop_on_page_problem(run, name)
         if name in run.chains:
             run.found[name] = result  # pip keeps this very list: later pages extend it in place
@@ -314,7 +326,13 @@ def resolve(pip: PipCall, self: Any, root_reqs: Any, check_supported_wheels: Any
     """``Resolver.resolve``: a run that replaces torch names the extensions built for the old one."""
     result = pip(self, root_reqs, check_supported_wheels)
     finder = getattr(getattr(self, "factory", None), "_finder", None)
-    extensions.replaced_torch(_run_of(getattr(finder, "_link_collector", None)), result)
+    run = _run_of(getattr(finder, "_link_collector", None))
+    installs_torch = "torch" in (getattr(result, "requirements", None) or {})
+    had_torch = run is not None and (run.environment is None or run.environment.torch is not None)
+    if installs_torch and had_torch:  # only then can installed extensions have been built for another torch
+        from . import extensions
+
+        extensions.replaced_torch(run, result)
     return result
 
 
@@ -360,7 +378,8 @@ def make_candidate_evaluator(pip: PipCall, self: Any, project_name: str, specifi
                              hashes: Any = None) -> Any:
     """``PackageFinder.make_candidate_evaluator``: pre-releases on test/nightly; our ranking."""
     evaluator = pip(self, project_name, specifier=specifier, hashes=hashes)
-    evaluator._ltt_page = extensions.prefers_page(_run_of(getattr(self, "_link_collector", None)), project_name)
+    if _extensions is not None:
+        evaluator._ltt_page = _extensions.prefers_page(_run_of(getattr(self, "_link_collector", None)), project_name)
     run = _finder_run(self, project_name)
     if run is None:
         return evaluator
@@ -376,13 +395,13 @@ def candidate_sort_key(pip: PipCall, self: Any, candidate: Any) -> Any:
     """``CandidateEvaluator._sort_key``: pip's key with the version replaced by ours."""
     key = pip(self, candidate)
     page = getattr(self, "_ltt_page", None)
-    if page is not None:  # an extension's builds for this torch rank first
-        return (extensions.from_page(candidate.link, page), *key)
+    if page is not None and _extensions is not None:  # an extension's builds for this torch rank first
+        return (_extensions.from_page(candidate.link, page), *key)
     context = getattr(self, "_ltt", None)
     if context is None:
         return key
     run, project = context
-    from packaging.version import Version
+    from ._packaging import Version
 
     version = candidate.version
     for i, item in enumerate(key):
