@@ -167,7 +167,10 @@ class Run:
         if self._decision is None:
             request = self.request(index_urls)
             needs_machine = not request.cross_target or self.config.backends is not None
-            machine = detection.detect(overrides=self.config.overrides) if needs_machine else None
+            cache = getattr(self.options, "cache_dir", None)  # False with --no-cache-dir
+            machine = (detection.detect(overrides=self.config.overrides,
+                                        cache_dir=os.path.join(cache, "ltt-hook") if cache else None)
+                       if needs_machine else None)
             self.environment = self._environment()
             self._decision = decide(self.config, machine, request, self.environment)
             log_decision(self, self._decision)

@@ -606,3 +606,84 @@ def test_the_platform_tag_can_be_given_in_the_environment_parameter(host):
         pytest.skip("CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
     assert host.detect(_PYTHON_HOST_PLATFORM="linux-aarch64").arch == "aarch64"
     assert detection.interpreter_arch({"_PYTHON_HOST_PLATFORM": "linux-aarch64"}) == "aarch64"
+
+
+# --------------------------------------------------------------------------- NVML remembered
+_MEMORY_PROBE = """
+import json, sys
+from ltt_hook import detection
+root, cache = sys.argv[1:]
+machine = detection.detect(system="Linux", root=root, environ={"PATH": ""}, cache_dir=cache or None)
+print(json.dumps({"driver": machine.nvidia_driver, "gpus": [[g.name, g.capability] for g in machine.nvidia_gpus],
+                  "notes": machine.notes}))
+"""
+
+
+def remembered_machine(root: Path, cache: Optional[Path], nvml_lib: Path, log: Path,
+                       gpus=(("8.6", "NVIDIA GeForce RTX 3090"),), driver="550.54.14"):
+    """detect() in a fresh process (the NVML stand-in loads at start-up); what it found and how
+    many calls NVML got (the stand-in logs each)."""
+    import json
+    import os
+    import subprocess
+
+    env = {**os.environ, **stand_in.nvml_env(nvml_lib, driver=driver, gpus=gpus, log=log),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env.pop("LTT_SYSROOT", None)
+    before = len(log.read_text().splitlines()) if log.exists() else 0
+    proc = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(root), str(cache or "")],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    calls = (len(log.read_text().splitlines()) if log.exists() else 0) - before
+    return json.loads(proc.stdout), calls
+
+
+def test_nvml_is_asked_once_while_the_kernel_shows_the_same_driver_and_gpus(tmp_path, nvml_lib):
+    root = stand_in.make_sysroot(tmp_path / "root", nvidia_driver="550.54.14", nvidia_gpus=["NVIDIA GeForce RTX 3090"])
+    cache, log = tmp_path / "cache", tmp_path / "nvml.log"
+    first, asked = remembered_machine(root, cache, nvml_lib, log)
+    second, asked_again = remembered_machine(root, cache, nvml_lib, log)
+    assert first["driver"] == second["driver"] == "550.54.14"
+    assert first["gpus"] == second["gpus"] == [["NVIDIA GeForce RTX 3090", [8, 6]]]
+    assert asked > 0 and asked_again == 0
+    assert any("remembered" in n for n in second["notes"]) and not any("remembered" in n for n in first["notes"])
+
+
+def test_another_gpu_or_driver_in_proc_means_nvml_is_asked_again(tmp_path, nvml_lib):
+    root = stand_in.make_sysroot(tmp_path / "root", nvidia_driver="550.54.14", nvidia_gpus=["NVIDIA GeForce RTX 3090"])
+    cache, log = tmp_path / "cache", tmp_path / "nvml.log"
+    remembered_machine(root, cache, nvml_lib, log)
+    # The card is swapped: the kernel module names another model (and UUID) at that address.
+    stand_in.make_sysroot(root, nvidia_gpus=["NVIDIA GeForce RTX 4090"])
+    swapped, asked = remembered_machine(root, cache, nvml_lib, log, gpus=(("8.9", "NVIDIA GeForce RTX 4090"),))
+    assert asked > 0 and swapped["gpus"] == [["NVIDIA GeForce RTX 4090", [8, 9]]]
+    # A driver update rewrites /proc/driver/nvidia/version.
+    stand_in.make_sysroot(root, nvidia_driver="580.65.06")
+    updated, asked = remembered_machine(root, cache, nvml_lib, log, gpus=(("8.9", "NVIDIA GeForce RTX 4090"),),
+                                        driver="580.65.06")
+    assert asked > 0 and updated["driver"] == "580.65.06"
+
+
+def test_nothing_is_remembered_without_the_kernels_gpu_list_or_a_cache_dir(tmp_path, nvml_lib):
+    log = tmp_path / "nvml.log"
+    no_list = stand_in.make_sysroot(tmp_path / "no-list", nvidia_driver="550.54.14")  # no proc/.../gpus
+    for _ in range(2):
+        _, asked = remembered_machine(no_list, tmp_path / "cache", nvml_lib, log)
+        assert asked > 0
+    assert not (tmp_path / "cache" / "nvml.json").exists()
+    listed = stand_in.make_sysroot(tmp_path / "listed", nvidia_driver="550.54.14",
+                                   nvidia_gpus=["NVIDIA GeForce RTX 3090"])
+    for _ in range(2):
+        _, asked = remembered_machine(listed, None, nvml_lib, log)  # pip --no-cache-dir
+        assert asked > 0
+
+
+def test_an_unreadable_memory_is_ignored(tmp_path, nvml_lib):
+    root = stand_in.make_sysroot(tmp_path / "root", nvidia_driver="550.54.14", nvidia_gpus=["NVIDIA GeForce RTX 3090"])
+    cache, log = tmp_path / "cache", tmp_path / "nvml.log"
+    cache.mkdir()
+    (cache / "nvml.json").write_text("{not json")
+    found, asked = remembered_machine(root, cache, nvml_lib, log)
+    assert asked > 0 and found["gpus"] == [["NVIDIA GeForce RTX 3090", [8, 6]]]
+    again, asked = remembered_machine(root, cache, nvml_lib, log)  # rewritten by the first run
+    assert asked == 0 and again == {**found, "notes": again["notes"]}

@@ -80,7 +80,8 @@ def _probe(host: Host, overrides: Overrides) -> Machine:
 
 def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optional[str] = None,
            timeout: Optional[float] = None, environ: Optional[Mapping[str, str]] = None,
-           arch: Optional[str] = None, overrides: Optional[Overrides] = None) -> Machine:
+           arch: Optional[str] = None, overrides: Optional[Overrides] = None,
+           cache_dir: Optional[str] = None) -> Machine:
     """Probe a machine once per process (``refresh`` forces a new probe).
 
     ``system`` is the operating system to detect for (``platform.system()`` names; default this
@@ -92,6 +93,11 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     ``os.environ``) and ``overrides`` the facts stated instead of probed (``Config.overrides``;
     default: read from ``environ``). Each combination is probed once per process.
 
+    ``cache_dir`` (pip passes its cache directory; None: off) lets the NVIDIA probe remember
+    NVML's answer between processes while the kernel module's own account of the driver and of
+    every GPU it drives (``/proc/driver/nvidia``, GPU UUIDs included) is unchanged
+    (:func:`ltt_hook.detection.nvidia.fingerprint`).
+
     Raises :class:`~ltt_hook.overrides.OverrideError` when ``overrides`` is not given and an
     override variable of ``environ`` does not parse; nothing else.
     """
@@ -99,8 +105,10 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     if overrides is None:
         overrides = read_overrides(env)
     host = Host(system=system or platform.system(), root=root or env.get("LTT_SYSROOT", "") or "/", environ=env,
-                timeout=TOOL_TIMEOUT if timeout is None else timeout, arch=arch or interpreter_arch(env))
-    key = (host.system, host.arch, host.root, host.timeout, overrides, tuple(env.get(k) for k in _ENV_KEYS))
+                timeout=TOOL_TIMEOUT if timeout is None else timeout, arch=arch or interpreter_arch(env),
+                cache_dir=cache_dir)
+    key = (host.system, host.arch, host.root, host.timeout, overrides, cache_dir,
+           tuple(env.get(k) for k in _ENV_KEYS))
     if refresh or key not in _CACHE:
         _CACHE[key] = _probe(host, overrides)
     return _CACHE[key]

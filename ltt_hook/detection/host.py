@@ -65,6 +65,9 @@ class Host:
     #: The interpreter's CPU architecture (:func:`~ltt_hook.detection.machine.interpreter_arch`):
     #: ``x86_64``, ``AMD64``, ``aarch64``, ``arm64``.
     arch: str = field(default_factory=interpreter_arch)
+    #: Where probes may remember what they found between processes (pip's cache directory plus
+    #: ``ltt-hook``); None: every process probes afresh.
+    cache_dir: Optional[str] = None
 
     def path(self, path: str) -> str:
         """``path`` (absolute, ``/``-separated) below the root."""

@@ -52,8 +52,81 @@ def _nvml_library(machine: Machine, host: Host) -> bool:
     return True
 
 
+def fingerprint(host: Host) -> Optional[str]:
+    """Linux: a digest of the kernel module's own account of the driver and of every GPU it
+    drives (``/proc/driver/nvidia/version`` and each ``gpus/<PCI address>/information``, which
+    names the model and the GPU's UUID). Two equal fingerprints mean the same driver build and
+    the same GPUs, so NVML would answer the same. None elsewhere, or when the account is
+    incomplete (no GPU entries, an entry without its UUID)."""
+    if host.system != "Linux":
+        return None
+    version = host.read("/proc/driver/nvidia/version")
+    buses = host.listdir("/proc/driver/nvidia/gpus")
+    if not version or not buses:
+        return None
+    parts = [host.root, version]
+    for bus in sorted(buses):
+        info = host.read(f"/proc/driver/nvidia/gpus/{bus}/information")
+        if not info or "UUID" not in info:
+            return None
+        parts += [bus, info]
+    import hashlib
+
+    return hashlib.sha256("\0".join(parts).encode("utf-8", "replace")).hexdigest()
+
+
+_MEMORY = "nvml.json"
+
+
+def _recall(machine: Machine, host: Host, print_: str) -> bool:
+    """What NVML answered in an earlier process with the same fingerprint, if remembered."""
+    import json
+
+    try:
+        with open(os.path.join(host.cache_dir or "", _MEMORY), encoding="utf-8") as f:
+            found = json.load(f)
+        if found.get("fingerprint") != print_:
+            return False
+        driver = str(found["driver"])
+        gpus = [Gpu("nvidia", str(name), (int(cap[0]), int(cap[1])) if cap else None) for name, cap in found["gpus"]]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return False
+    machine.nvidia_driver = driver
+    machine.gpus.extend(gpus)
+    machine.notes.append(f"NVML: driver {driver}, {len(gpus)} GPU(s) (remembered: /proc/driver/nvidia shows the "
+                         "same driver and GPUs as when NVML was last asked)")
+    return True
+
+
+def _remember(machine: Machine, host: Host, print_: str) -> None:
+    import json
+    import tempfile
+
+    gpus = [[g.name, list(g.capability) if g.capability else None] for g in machine.nvidia_gpus]
+    try:
+        os.makedirs(host.cache_dir or "", exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=host.cache_dir, prefix=".nvml-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"fingerprint": print_, "driver": machine.nvidia_driver, "gpus": gpus}, f)
+        os.replace(tmp, os.path.join(host.cache_dir or "", _MEMORY))
+    except OSError:
+        pass  # a read-only or full cache directory: the next process asks NVML again
+
+
 def _probe_nvml(machine: Machine, host: Host) -> bool:
-    """NVML through pynvml: driver version and every GPU's compute capability."""
+    """NVML through pynvml: driver version and every GPU's compute capability (remembered
+    between processes under ``host.cache_dir`` while :func:`fingerprint` is unchanged)."""
+    print_ = fingerprint(host) if host.cache_dir else None
+    if print_ is not None and _recall(machine, host, print_):
+        return True
+    if not _ask_nvml(machine, host):
+        return False
+    if print_ is not None and machine.nvidia_driver and all(g.capability for g in machine.nvidia_gpus):
+        _remember(machine, host, print_)
+    return True
+
+
+def _ask_nvml(machine: Machine, host: Host) -> bool:
     if not _nvml_library(machine, host):
         return False
     try:

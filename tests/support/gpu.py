@@ -19,6 +19,7 @@ Standard library only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -549,6 +550,15 @@ _NVIDIA_PROC_VERSION = (
 )
 
 
+#: ``/proc/driver/nvidia/gpus/<PCI address>/information`` as the NVIDIA kernel module writes it
+#: (one file per GPU it drives; the UUID identifies the very GPU).
+_NVIDIA_PROC_GPU = (
+    "Model: \t\t {name}\nIRQ:   \t\t 160\nGPU UUID: \t {uuid}\nVideo BIOS: \t 94.02.42.00.a9\n"
+    "Bus Type: \t PCIe\nDMA Size: \t 47 bits\nDMA Mask: \t 0x7fffffffffff\nBus Location: \t {bus}\n"
+    "Device Minor: \t {minor}\nGPU Excluded:\t No\n"
+)
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
@@ -652,6 +662,7 @@ def make_sysroot(
     root: Path,
     *,
     nvidia_driver: str | None = None,
+    nvidia_gpus: Sequence[str] = (),
     amd_gfx: Sequence[str] = (),
     intel_devices: Sequence[str] = (),
     device_tree: Sequence[str] = (),
@@ -662,6 +673,9 @@ def make_sysroot(
 
     * ``nvidia_driver`` (e.g. ``"550.144.03"``): ``proc/driver/nvidia/version``
       in the real open-kernel-module format and ``sys/module/nvidia/version``.
+    * ``nvidia_gpus`` (model names, e.g. ``["NVIDIA GeForce RTX 3090"]``): the kernel module's
+      ``proc/driver/nvidia/gpus/0000:0N:00.0/information`` per GPU (N from 1; a UUID derived
+      from the name and position).
     * ``amd_gfx`` (e.g. ``["gfx1100", "gfx942"]``): KFD topology under
       ``sys/class/kfd/kfd/topology/nodes/<n>/`` -- node 0 a CPU
       (``gfx_target_version 0``), then one node per GPU with ``properties``
@@ -691,6 +705,11 @@ def make_sysroot(
         _write(root / "proc" / "driver" / "nvidia" / "version",
                _NVIDIA_PROC_VERSION.format(driver=nvidia_driver))
         _write(root / "sys" / "module" / "nvidia" / "version", f"{nvidia_driver}\n")
+    for minor, name in enumerate(nvidia_gpus):
+        bus = f"0000:0{minor + 1}:00.0"
+        uuid = "GPU-" + hashlib.sha1(f"{minor}:{name}".encode()).hexdigest()[:32]
+        _write(root / "proc" / "driver" / "nvidia" / "gpus" / bus / "information",
+               _NVIDIA_PROC_GPU.format(name=name, uuid=uuid, bus=bus, minor=minor))
 
     if device_tree or model is not None:
         base = root / "sys" / "firmware" / "devicetree" / "base"
