@@ -144,6 +144,15 @@ RELEASE_PYTHONS = {
     "2.13": "3.10 3.14", "2.14": "3.10 3.14",
 }
 
+#: Where a release's Pythons differ by platform from :data:`RELEASE_PYTHONS`: (release,
+#: platform) -> "lowest highest". Source: PyTorch 2.5 release notes (Python 3.13 wheels for
+#: Linux only; pytorch/pytorch RELEASE.md release compatibility matrix); build-facts audit §3.
+PLATFORM_PYTHONS = {
+    ("2.5", "windows-x86_64"): "3.9 3.12",
+    ("2.5", "macos-aarch64"): "3.9 3.12",
+    ("2.5", "linux-aarch64"): "3.9 3.12",
+}
+
 #: Backends on the pre-release channels (they carry only the release in progress).
 #: Source: pytorch/test-infra ``tools/scripts/generate_binary_build_matrix.py`` (nightly 2.15,
 #: candidate 2.14).

@@ -24,7 +24,7 @@ from .config import Config
 from .detection import Machine
 from .selection import incompatibility, jetson_note, known_backends, platform_of, published, release_of
 
-__all__ = ["Request", "Environment", "Decision", "decide", "admits_release"]
+__all__ = ["Request", "Environment", "Decision", "decide", "admits_release", "python_fits"]
 
 CPU = parse_backend("cpu")
 
@@ -125,8 +125,10 @@ class Decision:
         return f"{channel_url}/{self.expected[1].name}"
 
 
-def _python_fits(release: str, python: Optional[Tuple[int, int]], free_threaded: bool = False) -> bool:
-    """Whether torch ``release`` has wheels for ``python`` (a free-threaded one: ``cp313t``)."""
+def python_fits(release: str, python: Optional[Tuple[int, int]], free_threaded: bool = False,
+                platform: str = "linux-x86_64") -> bool:
+    """Whether torch ``release`` has wheels for ``python`` (a free-threaded one: ``cp313t``) on
+    ``platform`` (``selection.platform_of``; :data:`~ltt_hook.data.PLATFORM_PYTHONS`)."""
     if python is None:
         return True
     if free_threaded:
@@ -134,7 +136,8 @@ def _python_fits(release: str, python: Optional[Tuple[int, int]], free_threaded:
         if first is None:
             return False
         return Version(first) <= Version(release) and (last is None or Version(release) <= Version(last))
-    low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
+    pythons = data.PLATFORM_PYTHONS.get((release, platform)) or data.RELEASE_PYTHONS[release]
+    low, high = (tuple(int(p) for p in v.split(".")) for v in pythons.split())
     return low <= python <= high
 
 
@@ -226,7 +229,7 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
     per_release: List[Tuple[str, Optional[Backend]]] = []
     if channel == "stable":
         releases = sorted((r for r in data.RELEASE_BACKENDS
-                           if _python_fits(r, request.python, request.free_threaded)
+                           if python_fits(r, request.python, request.free_threaded, platform_of(machine))
                            and admits_release(r, request.specifiers)),
                           key=Version, reverse=True)
         for release in releases:

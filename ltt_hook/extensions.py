@@ -235,11 +235,6 @@ def _release(version: Version) -> Version:
     return Version(f"{version.major}.{version.minor}")
 
 
-def _python_fits(release: str) -> bool:
-    low, high = (tuple(int(p) for p in v.split(".")) for v in data.RELEASE_PYTHONS[release].split())
-    return low <= sys.version_info[:2] <= high
-
-
 def _public(specifiers: Mapping[str, Sequence[Any]]) -> Dict[str, Tuple[SpecifierSet, ...]]:
     """The specifiers without local labels (``==2.5.1+cu118`` admits the 2.5 release)."""
     return {project: tuple(SpecifierSet(",".join(str(s).split("+", 1)[0] for s in spec)) for spec in specs)
@@ -247,10 +242,11 @@ def _public(specifiers: Mapping[str, Sequence[Any]]) -> Dict[str, Tuple[Specifie
 
 
 def _newest_release(specifiers: Mapping[str, Sequence[Any]], backend: Backend) -> Optional[Version]:
-    from .decision import admits_release
+    from .decision import admits_release, python_fits
 
     specifiers = _public(specifiers)
-    fitting = [r for r in data.RELEASE_BACKENDS if _python_fits(r) and admits_release(r, specifiers)]
+    here = sys.version_info[:2]
+    fitting = [r for r in data.RELEASE_BACKENDS if python_fits(r, here) and admits_release(r, specifiers)]
     with_backend = [r for r in fitting if backend.name in data.RELEASE_BACKENDS[r].split()]
     pool = with_backend or fitting
     return Version(max(pool, key=Version)) if pool else None

@@ -194,3 +194,14 @@ def test_a_jetson_pointed_at_nvidias_index_gets_no_cannot_run_warning():
     config = Config(backends=(b("cu126"),))
     config.origins["backend"] = "[ltt] backend"
     assert "cannot run" in decide(config, orin, Request(), Environment()).warnings[0]
+
+
+def test_pythons_per_platform_python_3_13_had_torch_2_5_on_linux_only():
+    """PyTorch 2.5 shipped Python 3.13 wheels for Linux x86_64 only (data.PLATFORM_PYTHONS)."""
+    capped = Request(requested=frozenset({"torch"}), python=(3, 13), specifiers={"torch": (SpecifierSet("<2.6"),)})
+    linux = decide(Config(), nvidia("550.54.14", (8, 6)), capped, Environment())
+    assert linux.releases[0] == "2.5"
+    windows = Machine("Windows", nvidia_driver="550.54.14", gpus=[Gpu("nvidia", "RTX 3090", (8, 6))], arch="AMD64")
+    assert "2.5" not in decide(Config(), windows, capped, Environment()).releases
+    on_312 = capped._replace(python=(3, 12))
+    assert decide(Config(), windows, on_312, Environment()).releases[0] == "2.5"
