@@ -146,7 +146,8 @@ RELEASE_PYTHONS = {
 
 #: Where a release's Pythons differ by platform from :data:`RELEASE_PYTHONS`: (release,
 #: platform) -> "lowest highest". Source: PyTorch 2.5 release notes (Python 3.13 wheels for
-#: Linux only, so not for Windows or macOS; pytorch/pytorch RELEASE.md release compatibility matrix); build-facts audit §3.
+#: Linux only, so not for Windows or macOS; pytorch/pytorch RELEASE.md release compatibility
+#: matrix); build-facts audit §3.
 PLATFORM_PYTHONS = {
     ("2.5", "windows-x86_64"): "3.9 3.12",
     ("2.5", "macos-aarch64"): "3.9 3.12",
