@@ -191,6 +191,17 @@ def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
     return config
 
 
+def strict_setting(isolated: bool = False) -> bool:
+    """``strict`` alone, from ``LTT_STRICT`` or ``[ltt] strict``: for the safety net when the
+    patch failed before :func:`load` ran, so that another setting's bad value cannot hide it.
+    A strict value that does not parse counts as not strict."""
+    value, origin = _pip_values(isolated, []).get("strict", ("", ""))
+    try:
+        return bool(value) and _bool(value, origin)
+    except ConfigError:
+        return False
+
+
 _CHANNEL_TAIL = re.compile(r"^(?P<base>.*/whl)(?:/(?P<channel>nightly|test))?(?:/(?P<backend>[a-z0-9.]+))?$")
 
 

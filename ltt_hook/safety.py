@@ -61,7 +61,7 @@ def strict_mode() -> bool:
     try:  # only reached when the patch fails before the configuration was read
         from . import config
 
-        return config.load(isolated="--isolated" in sys.argv).strict
+        return config.strict_setting(isolated="--isolated" in sys.argv)
     except Exception:
         return False
 

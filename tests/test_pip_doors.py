@@ -309,9 +309,14 @@ def test_unknown_pip_runs_unpatched_with_one_warning(fresh_venv):
     assert len(warnings) == 1 and warnings[0].startswith("WARNING:"), result.output
     assert f"pip {PIP_VERSION}" in warnings[0] and "_sort_key is missing" in warnings[0]
     assert "report" in warnings[0]
-    for env in ({"LTT_STRICT": "1"}, {"PIP_CONFIG_FILE": str(write_config(fresh_venv.home / "s.conf", {"ltt": {"strict": "yes"}}))}):
+    conf = str(write_config(fresh_venv.home / "s.conf", {"ltt": {"strict": "yes"}}))
+    bad_conf = str(write_config(fresh_venv.home / "b.conf", {"ltt": {"strict": "yes", "channel": "beta"}}))
+    # Strict from the config file holds even when another setting does not parse (an override
+    # variable, another [ltt] key): the safety net reads `strict` alone.
+    for env in ({"LTT_STRICT": "1"}, {"PIP_CONFIG_FILE": conf},
+                {"PIP_CONFIG_FILE": conf, "LTT_CUDA_DRIVER_VERSION": "five-fifty"}, {"PIP_CONFIG_FILE": bad_conf}):
         strict = fresh_venv.pip("install", "torch", env=env)
-        assert strict.returncode == 1 and "ERROR: ltt-hook does not support" in strict.output, strict.output
+        assert strict.returncode == 1 and "ERROR: ltt-hook does not support" in strict.output, (env, strict.output)
 
 
 def test_a_failing_patch_lets_pip_finish_unpatched(fresh_venv):
