@@ -23,8 +23,8 @@ CHANNELS = {"stable": "", "test": "test/", "nightly": "nightly/"}
 #: their candidates are filtered and ranked by backend.
 #: Source: pytorch/test-infra ``s3_management/manage_v2.py`` (``PACKAGE_ALLOW_LIST``, as of
 #: 2026-08), ltt-hook issue #2. ``torch-tensorrt-rtx`` … ``torchvision-extra-decoders`` (the
-#: last seven): the same allow-list, named in ltt-hook issue #13 and the December 2026
-#: build-facts audit (§4). Whether each carries ``+cuXXX`` labels is unverified; they are
+#: last seven): the same allow-list, named in ltt-hook issue #13. Whether each carries
+#: ``+cuXXX`` labels is unverified; they are
 #: listed here rather than with the triton builds because they are uploaded to the backend
 #: pages (``whl/cu128/vllm/``) like the other allow-listed families, and a project here is
 #: only *looked up* on the backend pages: a wheel without a backend label is never rejected
@@ -98,8 +98,7 @@ CUDA_DRIVER_MINIMUM = (
 #: 2.14 as of its release candidate.
 #: cu129 in 2.10/2.11 ("limited release", Linux only; removed for 2.12 by pytorch/test-infra
 #: PR #7652 and pytorch/pytorch PR #179155) and cu134 in 2.14 (test-infra
-#: ``CUDA_ARCHES_NO_WINDOWS``; in the test channel, inferred for the final release): the
-#: build-facts audit, §1.
+#: ``CUDA_ARCHES_NO_WINDOWS``; in the test channel, inferred for the final release).
 RELEASE_BACKENDS = {
     "1.8": "cpu cu101 cu102 cu111 rocm3.10 rocm4.0.1",
     "1.9": "cpu cu102 cu111 rocm4.0.1 rocm4.1 rocm4.2",
@@ -147,7 +146,7 @@ RELEASE_PYTHONS = {
 #: Where a release's Pythons differ by platform from :data:`RELEASE_PYTHONS`: (release,
 #: platform) -> "lowest highest". Source: PyTorch 2.5 release notes (Python 3.13 wheels for
 #: Linux only, so not for Windows or macOS; pytorch/pytorch RELEASE.md release compatibility
-#: matrix); build-facts audit §3.
+#: matrix).
 PLATFORM_PYTHONS = {
     ("2.5", "windows-x86_64"): "3.9 3.12",
     ("2.5", "macos-aarch64"): "3.9 3.12",
@@ -188,10 +187,10 @@ PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64")
 #: Sources:
 #: - Windows: the sources of RELEASE_BACKENDS (ROCm builds are Linux only); no cu129 for
 #:   2.9-2.11 and no cu134 (pytorch/test-infra ``generate_binary_build_matrix.py``,
-#:   ``CUDA_ARCHES_NO_WINDOWS``; build-facts audit §1 and §2 "CUDA, Windows").
+#:   ``CUDA_ARCHES_NO_WINDOWS``).
 #: - Linux aarch64 (SBSA): CUDA wheels (``manylinux_2_28_aarch64``) on the PyTorch index
-#:   from 2.7 on, cu128 first (pytorch/pytorch RELEASE.md; build-facts audit §2 "CUDA, Linux
-#:   aarch64"); which other CUDA backends each later release has for aarch64 is inferred
+#:   from 2.7 on, cu128 first (pytorch/pytorch RELEASE.md); which other CUDA backends each
+#:   later release has for aarch64 is inferred
 #:   (its Linux CUDA backends; a page without aarch64 wheels hands over to the next one).
 #:   No ROCm or XPU builds for aarch64. PyPI's aarch64 torch is a CPU build (pytorch/pytorch
 #:   issues #160162, #168065).
@@ -244,9 +243,9 @@ PLATFORM_BACKENDS = {
 #: Sources: pytorch/builder ``manywheel/build_cuda.sh`` and ``windows/cuda*.bat`` history,
 #: pytorch/pytorch ``.ci/manywheel/build_cuda.sh`` and ``.ci/pytorch/windows/cuda*.bat``,
 #: pytorch/pytorch RELEASE.md "PyTorch CUDA Support Matrix", pytorch/pytorch issues #157517
-#: (CUDA 13 drops sm < 7.5) and #172352 (Volta dropped from the 2.11 cu128 build), and the
-#: December 2026 build-facts audit (§2), which cites a source per row; rows marked
-#: "inferred" have none and follow the neighbouring rows, claiming no PTX.
+#: (CUDA 13 drops sm < 7.5) and #172352 (Volta dropped from the 2.11 cu128 build); each row
+#: cites its own; rows marked "inferred" have none and follow the neighbouring rows, claiming
+#: no PTX.
 _BUILD_CUDA = "pytorch/builder manywheel/build_cuda.sh and windows/cuda*.bat"
 CUDA_ARCHES = (
     # ---- Linux x86_64 and Windows alike (no Windows-specific source found; inferred equal)
@@ -262,49 +261,50 @@ CUDA_ARCHES = (
      f"{_BUILD_CUDA}; cu124 in 2.6 inferred from 2.4-2.5; Windows inferred equal"),
     # ---- Linux x86_64
     ("2.6", "2.14", "linux-x86_64", "cu126", "5.0 6.0 7.0 7.5 8.0 8.6 9.0",
-     "pytorch/pytorch .ci/manywheel/build_cuda.sh; build-facts audit §2 (cu126 2.6-2.14)"),
+     "pytorch/pytorch .ci/manywheel/build_cuda.sh (cu126, 2.6-2.14)"),
     ("2.7", "2.7", "linux-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0+PTX",
-     "pytorch/pytorch PR #145792 (2.7 cu128 ships compute_120 PTX; build-facts audit §2)"),
+     "pytorch/pytorch PR #145792 (2.7 cu128 ships compute_120 PTX)"),
     ("2.8", "2.10", "linux-x86_64 windows-x86_64", "cu128", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
-     "pytorch/pytorch PR #157516 (7.0-12.0 without PTX; build-facts audit §2); Windows inferred equal"),
+     "pytorch/pytorch PR #157516 (7.0-12.0 without PTX); Windows inferred equal"),
     ("2.11", "2.11", "linux-x86_64 windows-x86_64", "cu128", "7.5 8.0 8.6 9.0 10.0 12.0",
-     "pytorch/pytorch issue #172352 (2.11 cu128 drops Volta; build-facts audit §2); Windows inferred equal"),
+     "pytorch/pytorch issue #172352 (2.11 cu128 drops Volta); Windows inferred equal"),
     ("2.8", "2.9", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0+PTX",
      "pytorch/pytorch RELEASE.md (2.8) and .ci/manywheel/build_cuda.sh"),
     ("2.8", "2.8", "windows-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
      "inferred from the Linux row; no PTX claimed"),
     ("2.10", "2.10", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
-     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only; build-facts audit §1); "
+     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only); "
      "list inferred from cu128 of the same release, no PTX claimed"),
     ("2.11", "2.11", "linux-x86_64", "cu129", "7.5 8.0 8.6 9.0 10.0 12.0",
-     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only; build-facts audit §1); "
+     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only); "
      "list inferred from cu128 of the same release, no PTX claimed"),
     ("2.9", "2.10", "linux-x86_64", "cu130", "7.5 8.0 8.6 9.0 10.0 12.0+PTX",
-     "120_virtual in the 2.9/2.10 variants.json (wheelnext/variant-repack); build-facts audit §2"),
+     "PyTorch's torch-2.9.0/2.10.0-variants.json (whl/variant/; sm_arch 120_virtual; "
+     "copies in wheelnext/variant-repack)"),
     ("2.11", "2.14", "linux-x86_64", "cu130 cu132 cu134", "7.5 8.0 8.6 9.0 10.0 12.0",
      "pytorch/pytorch PR #175567 (\"[release-only] Remove +ptx from cuda 13.0\") and PR #188914 "
      "(release wheels never have PTX; 2.13.0 x86 had it by accident, not claimed); cu134 in 2.14 "
      "Linux only (CUDA_ARCHES_NO_WINDOWS), list inferred from cu130/cu132"),
     # ---- Windows
     ("2.6", "2.14", "windows-x86_64", "cu126", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0",
-     "build-facts audit §2 \"CUDA, Windows\" (cu126 has sm_61 there)"),
+     "pytorch/pytorch .ci/pytorch/windows/cuda126.bat (the Windows build keeps sm_61)"),
     ("2.7", "2.7", "windows-x86_64", "cu128", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0 10.0 12.0",
-     "build-facts audit §2 \"CUDA, Windows\" (2.7 cu128 covers sm_50-sm_120); no PTX claimed"),
+     "pytorch/pytorch .ci/pytorch/windows/cuda128.bat (2.7: sm_50-sm_120); no PTX claimed"),
     ("2.9", "2.14", "windows-x86_64", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0",
-     "pytorch/pytorch cuda_config.bat (CUDA 13 Windows builds carry no PTX; build-facts audit §2 \"CUDA, Windows\")"),
+     "pytorch/pytorch cuda_config.bat (CUDA 13 Windows builds carry no PTX)"),
     # ---- Linux aarch64 (SBSA: GH200, GB200/GB300, GB10, Jetson Thor); no PTX claimed. Jetson
     # Orin (sm_87) is not supported by these wheels although 8.0 code would run on it by the
     # binary-compatibility rule (torch warns "8.0 ... except 8.7"): selection excludes every
     # PyTorch-index CUDA build on a Jetson other than Thor (see JETSON_INDEXES).
     ("2.8", "2.14", "linux-aarch64", "cu126", "8.0 9.0",
-     "pytorch/pytorch build_env_setup.py (aarch64) and RELEASE.md (build-facts audit §2 "
-     "\"CUDA, Linux aarch64\")"),
+     "pytorch/pytorch .ci/aarch64_linux build_env_setup.py (TORCH_CUDA_ARCH_LIST of the aarch64 "
+     "CUDA builds) and RELEASE.md"),
     ("2.7", "2.11", "linux-aarch64", "cu128 cu129", "8.0 9.0 10.0 12.0",
-     "pytorch/pytorch build_env_setup.py (aarch64) and RELEASE.md (build-facts audit §2 "
-     "\"CUDA, Linux aarch64\")"),
+     "pytorch/pytorch .ci/aarch64_linux build_env_setup.py (TORCH_CUDA_ARCH_LIST of the aarch64 "
+     "CUDA builds) and RELEASE.md"),
     ("2.9", "2.14", "linux-aarch64", "cu130 cu132 cu134", "8.0 9.0 10.0 11.0 12.0",
-     "pytorch/pytorch build_env_setup.py (aarch64) and RELEASE.md (build-facts audit §2 "
-     "\"CUDA, Linux aarch64\": Thor's sm_110 from CUDA 13)"),
+     "pytorch/pytorch .ci/aarch64_linux build_env_setup.py (TORCH_CUDA_ARCH_LIST of the aarch64 "
+     "CUDA builds; Thor's sm_110 from CUDA 13) and RELEASE.md"),
 )
 
 #: NVIDIA Jetson modules by system-on-chip (the ``nvidia,<soc>`` entry of the device tree's
@@ -316,7 +316,7 @@ CUDA_ARCHES = (
 #: Sources: the Linux kernel's device trees (``arch/arm64/boot/dts/nvidia/tegra234-*.dts``:
 #: "nvidia,p3737-0000+p3701-0000", "nvidia,p3701-0000", "nvidia,tegra234"); compute
 #: capabilities from NVIDIA's CUDA GPU list (developer.nvidia.com/cuda-gpus; Thor is 11.0 from
-#: CUDA 13 on); build-facts audit §2 "CUDA, Linux aarch64". ``tegra264`` for Thor is inferred
+#: CUDA 13 on). ``tegra264`` for Thor is inferred
 #: from NVIDIA's naming (T264), not read from a device tree.
 JETSON_SOCS = {
     "tegra210": ("Jetson Nano / TX1", "5.3"),
@@ -336,8 +336,8 @@ JETSON_SBSA_L4T = 38
 #: ``https://pypi.jetson-ai-lab.io/jp6/cu126/...``.
 JETSON_INDEX_HOME = "https://pypi.jetson-ai-lab.io"
 JETSON_INDEXES = {"36": ("https://pypi.jetson-ai-lab.io/jp6", "cu126")}
-JETSON_SOURCE = ("build-facts audit §2 \"CUDA, Linux aarch64\" (Orin sm_87 is not in PyTorch's aarch64 "
-                 "CUDA builds; torch warns \"8.0 ... except 8.7\")")
+JETSON_SOURCE = ("pytorch/pytorch .ci/aarch64_linux build_env_setup.py (the aarch64 CUDA builds list 8.0 "
+                 "and 9.0 on, no 8.7; torch warns \"8.0 ... except 8.7\" on Orin)")
 
 #: AMD GPU targets compiled into each ROCm build (``torch.cuda.get_arch_list()``), as (first
 #: torch release, last torch release, backends, gfx targets, source): the list changes with the
@@ -347,20 +347,20 @@ JETSON_SOURCE = ("build-facts audit §2 \"CUDA, Linux aarch64\" (Orin sm_87 is n
 #: ROCm 5.x/4.x have none: those builds are only used when asked for explicitly.
 #: Source: astral-sh/uv ``crates/uv-torch/src/backend.rs`` (``LINUX_AMD_GPU_DRIVERS``, which
 #: uv inferred by running ``torch.cuda.get_arch_list()`` for each ROCm build), corrected per
-#: release by the December 2026 build-facts audit (§2, "ROCm"), which cites the rows below
-#: (the last field). rocm7.14 (2.14, built on AMD's TheRock) has no published list and no row:
+#: release from the PyTorch pull requests that the rows below cite (the last field).
+#: rocm7.14 (2.14, built on AMD's TheRock) has no published list and no row:
 #: selection borrows rocm7.2's and says so.
 _UV_ROCM = "astral-sh/uv crates/uv-torch/src/backend.rs (LINUX_AMD_GPU_DRIVERS)"
 ROCM_ARCHES = (
     ("2.3", "2.4", "rocm6.0", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100", _UV_ROCM),
     ("2.4", "2.5", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100",
-     "pytorch/pytorch PR #141667 (gfx1101 added Nov 2024, after 2.5; build-facts audit §2, verified)"),
+     "pytorch/pytorch PR #141667 (gfx1101 added Nov 2024, after 2.5)"),
     ("2.6", "2.6", "rocm6.1", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101",
-     "pytorch/pytorch PR #141667 (gfx1101 from 2.6; build-facts audit §2, verified)"),
+     "pytorch/pytorch PR #141667 (gfx1101 from 2.6)"),
     ("2.5", "2.5", "rocm6.2", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100", _UV_ROCM),
     ("2.6", "2.6", "rocm6.2.4", "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101",
      "pytorch/pytorch PRs #147761, #148562 (gfx1102, gfx1200, gfx1201 added after the 2.6 branch "
-     "cut; build-facts audit §2, inferred)"),
+     "cut; inferred)"),
     ("2.7", "2.7", "rocm6.2.4",
      "gfx900 gfx906 gfx908 gfx90a gfx942 gfx1030 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201",
      "pytorch/pytorch PRs #147761, #148562 (in 2.7); " + _UV_ROCM),
@@ -370,11 +370,11 @@ ROCM_ARCHES = (
      "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1150 gfx1151 "
      "gfx1200 gfx1201",
      "pytorch/pytorch PR #167299 (gfx1150, gfx1151, gfx950 unconditional; the 2.10 variants.json "
-     "lists them; build-facts audit §2, verified); rocm7.1 in 2.12 and rocm7.2 in 2.11-2.12 inferred"),
+     "lists them); rocm7.1 in 2.12 and rocm7.2 in 2.11-2.12 inferred"),
     ("2.13", "2.14", "rocm7.1 rocm7.2",
      "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1103 gfx1150 "
      "gfx1151 gfx1200 gfx1201",
-     "pytorch/pytorch PR #179653 (gfx1103 joins the wheel list, April 2026; build-facts audit §2, inferred)"),
+     "pytorch/pytorch PR #179653 (gfx1103 joins the wheel list, April 2026; inferred)"),
 )
 
 #: Intel GPUs that PyTorch's XPU builds support, as PCI device ids (vendor 0x8086) per

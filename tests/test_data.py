@@ -291,3 +291,20 @@ def test_driver_575_rtx_4090_gets_cu129_of_torch_2_10_on_linux(hook_venv, nvidia
     result = hook_venv.pip("install", requirement, env=nvidia("575.57.08", RTX_4090))
     assert result.returncode == 0, result.output
     assert result.chosen["torch"] == expected
+
+
+#: What a row's source must name: a public PyTorch (or PyTorch-index, uv, kernel, NVIDIA) file,
+#: pull request, issue or release note, or says it is inferred; never a document outside the
+#: repository.
+_PUBLIC_SOURCE = re.compile(r"pytorch/|PyTorch|astral-sh/uv|torvalds/linux|developer\.nvidia\.com|wheelnext/")
+
+
+def test_every_row_cites_a_public_source_and_no_private_document():
+    sources = [row[-1] for row in data.CUDA_ARCHES] + [row[-1] for row in data.ROCM_ARCHES]
+    sources += [data.XPU_SOURCE, data.JETSON_SOURCE]
+    for row in data.EXTENSION_SOURCES:  # the publishers' own install pages
+        assert "audit" not in row["source"].lower() and re.search(r"\w\.\w+/", row["source"]), row
+    for source in sources:
+        assert "audit" not in source.lower() and "shared/" not in source, source
+        # An inferred row says so (it follows its neighbours and claims no PTX).
+        assert _PUBLIC_SOURCE.search(source) or "inferred" in source or "docs" in source, source
