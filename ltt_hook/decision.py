@@ -15,7 +15,7 @@ the plan.
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import data
 from ._packaging import SpecifierSet, Version
@@ -23,6 +23,9 @@ from .backends import Backend, parse_backend
 from .config import Config
 from .detection import Machine
 from .selection import incompatibility, jetson_note, known_backends, platform_of, published, release_of
+
+if TYPE_CHECKING:
+    from .variants import Facts
 
 __all__ = ["Request", "Environment", "Decision", "decide", "admits_release", "python_fits"]
 
@@ -82,6 +85,7 @@ class Decision:
         #: Lines that must be seen even with ``-q`` (an explicit backend this machine cannot run).
         self.warnings = warnings
         self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
+        self._learned: Dict[Version, Facts] = {}
 
     def __repr__(self) -> str:
         return (f"Decision(channel={self.channel!r}, off={self.off!r}, fixed={self.fixed!r}, "
@@ -91,6 +95,17 @@ class Decision:
     def consults_every_page(self) -> bool:
         """Fixed backends: every page of the list is read (the user chose them all)."""
         return self.fixed is not None
+
+    def learn(self, release: Version, facts: Facts) -> None:
+        """What the index's variants file says about torch ``release``'s builds: from now on
+        they judge that release's builds, if the tables lack it (:func:`ltt_hook.selection.incompatibility`)."""
+        self._learned[release] = facts
+        for key in [k for k in self._verdicts if k[1] == release]:
+            del self._verdicts[key]
+
+    def learned(self, release: Version) -> Optional[Facts]:
+        """The facts :meth:`learn` got for torch ``release``, if any."""
+        return self._learned.get(release)
 
     def rejects(self, project: str, version: Version, backend: Optional[Backend]) -> Optional[str]:
         """Why a build is not for this run; None when it may be installed."""
@@ -103,7 +118,8 @@ class Decision:
         assert self.machine is not None
         key = (backend, release_of(project, version))
         if key not in self._verdicts:  # pip evaluates every link of every page: judge once
-            reason = incompatibility(backend, key[1], self.machine)
+            facts = self._learned.get(key[1]) if key[1] is not None else None
+            reason = incompatibility(backend, key[1], self.machine, facts)
             self._verdicts[key] = f"built for {backend}: {reason}" if reason else None
         return self._verdicts[key]
 

@@ -12,16 +12,19 @@ import os
 import platform
 import sys
 import sysconfig
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 
 from . import config as config_mod, data, detection
 from ._packaging import InvalidVersion, SpecifierSet, Version
 from .backends import Backend, backend_from_label, backend_from_url, parse_backend
 from .decision import Decision, Environment, Request, decide
 from .safety import note_once, stop
-from .selection import release_of
+from .selection import release_of, tables_know
 
-__all__ = ["Run", "PageLog", "PAGES", "PYTORCH", "VERBOSE", "allow_prereleases"]
+if TYPE_CHECKING:
+    from .variants import Facts
+
+__all__ = ["Run", "PageLog", "PAGES", "VariantFiles", "VARIANTS", "PYTORCH", "VERBOSE", "allow_prereleases"]
 
 logger = logging.getLogger("ltt_hook")
 VERBOSE = 15  # pip's level for -v
@@ -107,6 +110,85 @@ def index_page_problem(body: bytes) -> Optional[str]:
 PAGES = PageLog()
 
 
+class _Unavailable(Exception):
+    """A variants page or file that is not there (HTTP 403/404) or could not be read."""
+
+
+class VariantFiles:
+    """The index's PEP 817 variants files (:mod:`ltt_hook.variants`) read in this process: for a
+    torch release the tables lack, the channel's ``variant/torch/`` page (once per channel) and
+    that release's file (once per release), at most two requests. They are read through pip's
+    session: pip's HTTP cache and the index's cache headers apply (``--no-cache-dir`` reads
+    again). A file that is missing, unreadable or not a variants file teaches nothing (one
+    ``-v`` line; the conservative rules judge); it never stops pip."""
+
+    def __init__(self) -> None:
+        #: page URL -> version -> file URL; None when the page could not be read
+        self.pages: Dict[str, Optional[Dict[Version, str]]] = {}
+        #: (channel URL, release) -> what its file taught; None when nothing
+        self.learned: Dict[Tuple[str, Version], Optional[Facts]] = {}
+
+    def facts(self, session: Any, channel_url: str, release: Version) -> Optional[Facts]:
+        key = (channel_url, release)
+        if key not in self.learned:
+            self.learned[key] = None
+            try:
+                self.learned[key] = self._read(session, channel_url, release)
+            except Exception as exc:  # whatever the file or the network did: conservative rules
+                logger.log(VERBOSE, "ltt-hook: torch %s is not in ltt-hook's tables and its variants file gives "
+                           "no GPU architectures (%s); the conservative rules judge its builds", release,
+                           str(exc) if isinstance(exc, _Unavailable) else _redact(network_cause(exc)))
+        return self.learned[key]
+
+    def _read(self, session: Any, channel_url: str, release: Version) -> Optional[Facts]:
+        from . import variants
+
+        page = f"{channel_url}/variant/torch/"
+        if page not in self.pages:
+            self.pages[page] = None
+            self.pages[page] = variants.links(_fetch(session, page, "text/html"), page)
+        found = self.pages[page]
+        if found is None:
+            raise _Unavailable(f"{_redact(page)} could not be read")
+        url = variants.newest(found, release)
+        if url is None:
+            raise _Unavailable(f"{_redact(page)} links no torch-{release}.*-variants.json")
+        where = _redact(url.split("#", 1)[0])
+        body = _fetch(session, url, "application/json")
+        problem = variants.hash_problem(url, body)
+        facts: Optional[Facts] = None
+        try:
+            facts = None if problem else variants.parse(body, where)
+        except variants.VariantsError as exc:
+            problem = str(exc)
+        if facts is None or facts.empty:
+            raise _Unavailable(f"{where}: {problem or 'it names no GPU architectures'}")
+        listed = [f"{name} {' '.join('%d.%d%s' % (a[0], a[1], '+PTX' if a[2] else '') for a in arches)}"
+                  for name, arches in sorted(facts.cuda.items())]
+        listed += [f"{name} {' '.join(sorted(gfx))}" for name, gfx in sorted(facts.rocm.items())]
+        logger.log(VERBOSE, "ltt-hook: torch %s is not in ltt-hook's tables; its builds for %s are judged by "
+                   "%s: %s", release, facts.platform, facts.source, "; ".join(listed))
+        return facts
+
+
+def _fetch(session: Any, url: str, accept: str) -> bytes:
+    """``url``'s body, through pip's session (its cache, its authentication, its timeout)."""
+    if session is None:
+        raise _Unavailable("no pip session")
+    if url.startswith("file:") and url.endswith("/"):
+        url += "index.html"  # a file:// index: the directory's page, as pip reads it
+    url = url.split("#", 1)[0]  # the hash is checked on the body; a fragment would miss pip's HTTP cache
+    response = session.get(url, headers={"Accept": accept})
+    status = response.status_code
+    if status in (403, 404):
+        raise _Unavailable(f"{_redact(url)} answered HTTP {status}")
+    response.raise_for_status()
+    return bytes(response.content)
+
+
+VARIANTS = VariantFiles()
+
+
 class Run:
     """One pip command's view: configuration, what the user asked for, and the decision."""
 
@@ -128,6 +210,9 @@ class Run:
         #: project -> the candidate list pip found (and caches) for it
         self.found: Dict[str, List[Any]] = {}
         self.transport_checked = False
+        #: pip's session (:func:`ltt_hook.wrappers.collector_create`), for the index's variants files
+        self.session: Any = None
+        self._releases_seen: Set[Tuple[str, Tuple[int, ...]]] = set()
 
     # -- what the user said explicitly
 
@@ -319,10 +404,28 @@ class Run:
         except InvalidVersion:
             return None
         backend = self.backend_of(project, version, link)
+        if backend is not None and backend.is_gpu and decision.fixed is None and not decision.off:
+            self._learn(decision, project, version)
         if backend is None and release_of(project, version) is not None and not decision.off:
             return ("is an unlabelled build from outside the PyTorch index of a release ltt-hook does not "
                     "know: PyPI's CUDA build of an unknown CUDA version, not runnable unless proven")
         return decision.rejects(project, version, backend)
+
+
+    def _learn(self, decision: Decision, project: str, version: Version) -> None:
+        """The first GPU build of a torch release the tables lack (of torch or a companion whose
+        version follows torch's) reads the index's variants file of that release, so that the
+        builds of both are judged alike (:class:`VariantFiles`)."""
+        seen = (project, tuple(version.release[:2]))
+        if seen in self._releases_seen:  # pip evaluates every link of every page: once per release
+            return
+        self._releases_seen.add(seen)
+        release = release_of(project, version)
+        if release is None or tables_know(release) or decision.learned(release) is not None:
+            return
+        facts = VARIANTS.facts(self.session, self.config.channel_url, release)
+        if facts is not None:
+            decision.learn(release, facts)
 
 
 class _PreReleasesFor:

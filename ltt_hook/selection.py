@@ -6,15 +6,18 @@ no pip imports, so it is unit-tested directly.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from . import data
 from ._packaging import InvalidVersion, Version
 from .backends import Backend, parse_backend
 from .detection import Gpu, Machine, intel_platform
 
+if TYPE_CHECKING:  # imported only when an index publishes facts for a release the tables lack
+    from .variants import Facts
+
 __all__ = ["release_of", "incompatibility", "compatibility", "known_backends", "sort_key", "platform_of", "published",
-           "rocm_arches", "driver_minimum", "jetson_note", "judged_by"]
+           "rocm_arches", "driver_minimum", "jetson_note", "judged_by", "tables_know"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -43,6 +46,7 @@ _ROCM_ROWS: List[_RocmRow] = [
     (_release(row[0]), _release(row[1]), frozenset(row[2].split()), frozenset(row[3].split()), row)
     for row in data.ROCM_ARCHES
 ]
+_TABLE_RELEASES = frozenset(_release(r) for r in data.RELEASE_BACKENDS)
 _CPUS = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 _OSES = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
 
@@ -72,6 +76,20 @@ def published(backend: Backend, release: Optional[Version], platform: str) -> Op
     return backend.name in per_platform.get(key, "").split()
 
 
+def tables_know(release: Version) -> bool:
+    """Whether the tables know torch ``release`` (``2.14``): then they judge its builds, whatever
+    an index's variants file says (the tables cite PyTorch's sources)."""
+    return release in _TABLE_RELEASES
+
+
+def _learned(facts: Optional[Facts], release: Optional[Version], platform: str) -> Optional[Facts]:
+    """``facts`` (read from the index's variants file of ``release``) where they may judge: a
+    release the tables lack, on the platform the file describes."""
+    if facts is None or release is None or platform != facts.platform or tables_know(release):
+        return None
+    return facts
+
+
 def release_of(project: str, version: Version) -> Optional[Version]:
     """The torch release (``2.14``) a build belongs to, for torch and the companions whose
     version follows torch's; None for the others (they are judged against every release)."""
@@ -97,21 +115,32 @@ def _nearest(rows: Sequence[Any], release: Optional[Version]) -> List[Any]:
     return [max(before, key=lambda r: r[1]) if before else min(rows, key=lambda r: r[0])]
 
 
-def _arch_lists(backend: Backend, release: Optional[Version], platform: str) -> List[List[Arch]]:
+def _arch_lists(backend: Backend, release: Optional[Version], platform: str,
+                facts: Optional[Facts] = None) -> List[List[Arch]]:
     """GPU architectures of ``backend`` builds of ``release`` for ``platform`` (of every
     release when None); see :func:`_cuda_rows`."""
-    return [r[4] for r in _cuda_rows(backend, release, platform)]
+    return [r[4] for r in _cuda_rows(backend, release, platform, facts)]
 
 
-def _cuda_rows(backend: Backend, release: Optional[Version], platform: str) -> List[_CudaRow]:
+def _cuda_rows(backend: Backend, release: Optional[Version], platform: str,
+               facts: Optional[Facts] = None) -> List[_CudaRow]:
     """The rows that judge ``backend`` builds of ``release`` for ``platform`` (of every
     release when None).
 
-    Conservative defaults for what the table does not know: a release newer than the table
-    uses the newest known row of that backend; a backend the table has never seen (``cu136``)
-    uses the rows of the nearest older CUDA version of the same major version; a new CUDA
-    major version, or a platform without rows, has no data and is treated as incompatible.
+    For a release the tables lack, the index's variants file of that release (``facts``,
+    :mod:`ltt_hook.variants`) gives the row of each backend it lists. Conservative defaults for
+    what neither knows: a release newer than the table uses the newest known row of that
+    backend; a backend the table has never seen (``cu136``) uses the rows of the nearest older
+    CUDA version of the same major version; a new CUDA major version, or a platform without
+    rows, has no data and is treated as incompatible.
     """
+    learned = _learned(facts, release, platform)
+    if learned is not None and backend.name in learned.cuda:
+        assert release is not None
+        arches = list(learned.cuda[backend.name])
+        listed = " ".join("%d.%d%s" % (a[0], a[1], "+PTX" if a[2] else "") for a in arches)
+        raw = (str(release), str(release), platform, backend.name, listed, learned.source)
+        return [(release, release, frozenset([platform]), frozenset([backend.name]), arches, raw)]
     here = [r for r in _CUDA_ROWS if platform in r[2]]
     rows = [r for r in here if backend.name in r[3]]
     if not rows:
@@ -142,14 +171,21 @@ def driver_minimum(backend: Backend, system: str) -> Optional[str]:
     return None
 
 
-def rocm_arches(backend: Backend, release: Optional[Version] = None) -> Tuple[Optional[FrozenSet[str]], str]:
+def rocm_arches(backend: Backend, release: Optional[Version] = None,
+                facts: Optional[Facts] = None) -> Tuple[Optional[FrozenSet[str]], str]:
     """The gfx targets of a ROCm backend's builds of ``release`` (of any release when None)
     and whose list it is.
+
+    For a release the tables lack, the list of the index's variants file (``facts``) when it
+    has one for the backend.
 
     A backend the table lacks (``rocm7.14``) borrows the list of the nearest older known
     backend of the same major version, as unknown CUDA backends do; without one (ROCm 5.x
     and older have no data) the result is None: never chosen automatically.
     """
+    learned = _learned(facts, release, "linux-x86_64")
+    if learned is not None and backend.name in learned.rocm:
+        return learned.rocm[backend.name], backend.name
     source = backend
     if not any(backend.name in r[2] for r in _ROCM_ROWS):
         known = sorted({parse_backend(n) for r in _ROCM_ROWS for n in r[2]}, key=lambda b: b.version)
@@ -186,14 +222,15 @@ def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
     return _judged(machine.intel_gpus, lambda g: intel_platform(g.pci_id) is not None)
 
 
-def _rocm_incompatibility(backend: Backend, release: Optional[Version], machine: Machine) -> Optional[str]:
+def _rocm_incompatibility(backend: Backend, release: Optional[Version], machine: Machine,
+                          facts: Optional[Facts] = None) -> Optional[str]:
     if machine.system != "Linux":
         return f"PyTorch's ROCm builds are for Linux only (this is {machine.system})"
     if platform_of(machine) != "linux-x86_64":
         return f"PyTorch's ROCm builds are for Linux x86_64 only (this is {platform_of(machine)})"
     if not machine.amd_gpus:
         return "no AMD GPU detected"
-    arches, _ = rocm_arches(backend, release)
+    arches, _ = rocm_arches(backend, release, facts)
     if arches is None:
         return (f"no GPU-architecture data for ROCm {backend.version[0]}.x builds "
                 "(used only when asked for explicitly)")
@@ -219,8 +256,12 @@ def _xpu_incompatibility(machine: Machine) -> Optional[str]:
     return None
 
 
-def incompatibility(backend: Backend, release: Optional[Version], machine: Machine) -> Optional[str]:
+def incompatibility(backend: Backend, release: Optional[Version], machine: Machine,
+                    facts: Optional[Facts] = None) -> Optional[str]:
     """Why ``machine`` cannot run ``backend`` builds of ``release``; None when it can.
+
+    ``facts``: what the index's variants file of ``release`` says (:mod:`ltt_hook.variants`);
+    it judges only a release the tables lack.
 
     Each backend is judged only against its own vendor's GPUs: a CUDA build against the
     NVIDIA GPUs (every one must be covered), a ROCm build against the AMD GPUs, the XPU build
@@ -232,7 +273,7 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
     if machine.system == "Darwin":
         return f"macOS has no {_FAMILY_NAMES[backend.family]} builds"
     if backend.family == "rocm":
-        return _rocm_incompatibility(backend, release, machine)
+        return _rocm_incompatibility(backend, release, machine, facts)
     if backend.family == "xpu":
         return _xpu_incompatibility(machine)
     jetson = _jetson_reason(machine)
@@ -255,7 +296,7 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
     platform = platform_of(machine)
     if published(backend, release, platform) is False:
         return f"torch {release} has no {backend.name} builds for {platform}"
-    lists = _arch_lists(backend, release, platform)
+    lists = _arch_lists(backend, release, platform, facts)
     if not lists:
         return f"no GPU-architecture data for {backend.name} on {platform}"
     for gpu in gpus:
@@ -298,22 +339,23 @@ def _arch_text(arches: Sequence[Arch]) -> Tuple[List[str], List[str]]:
     return (["%d.%d" % (a[0], a[1]) for a in arches], ["%d.%d" % (a[0], a[1]) for a in arches if a[2]])
 
 
-def judged_by(backend: Backend, release: Optional[Version],
-              machine: Machine) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+def judged_by(backend: Backend, release: Optional[Version], machine: Machine,
+              facts: Optional[Facts] = None) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """The table row that judges ``backend`` builds of ``release`` on ``machine``, as plain data,
     and the source it cites; (None, None) where no row does (CPU builds, a backend without data).
 
     A CUDA row names its releases, platforms, backends, GPU architectures and the ones shipped
     as PTX; a ROCm row its releases, backends and gfx targets; ``borrowed_from`` names the
     backend whose row a backend missing from the tables uses. On a Jetson before Thor the
-    Jetson rule judges every CUDA build.
+    Jetson rule judges every CUDA build. A row read from the index's variants file (``facts``,
+    a release the tables lack) cites that file's URL.
     """
     if backend.family == "cuda":
         if _jetson_reason(machine) is not None:
             assert machine.jetson is not None
             return ({"rule": "jetson", "soc": machine.jetson.soc, "l4t": machine.jetson.l4t,
                      "sbsa_socs": sorted(data.JETSON_SBSA)}, data.JETSON_SOURCE)
-        rows = _cuda_rows(backend, release, platform_of(machine))
+        rows = _cuda_rows(backend, release, platform_of(machine), facts)
         if len(rows) != 1:
             return None, None
         first, last, platforms, names, arches, raw = rows[0]
@@ -325,6 +367,10 @@ def judged_by(backend: Backend, release: Optional[Version],
             row["borrowed_from"] = max(older, key=lambda b: b.version).name
         return row, raw[5]
     if backend.family == "rocm":
+        learned = _learned(facts, release, "linux-x86_64")
+        if learned is not None and backend.name in learned.rocm:
+            return ({"releases": f"{release}-{release}", "backends": [backend.name],
+                     "arches": sorted(learned.rocm[backend.name])}, learned.source)
         _, source = rocm_arches(backend, release)
         if not source:
             return None, None
@@ -341,7 +387,8 @@ def judged_by(backend: Backend, release: Optional[Version],
     return None, None
 
 
-def compatibility(backend: Backend, release: Optional[Version], machine: Machine) -> str:
+def compatibility(backend: Backend, release: Optional[Version], machine: Machine,
+                  facts: Optional[Facts] = None) -> str:
     """Why ``machine`` can run ``backend`` builds of ``release`` (call it only when
     :func:`incompatibility` is None), in a few words for ``python -m ltt_hook``."""
     if backend.family == "cpu":
@@ -356,7 +403,7 @@ def compatibility(backend: Backend, release: Optional[Version], machine: Machine
             why += "; compute capability unknown, so the driver alone decides"
         return why
     if backend.family == "rocm":
-        arches, source = rocm_arches(backend, release)
+        arches, source = rocm_arches(backend, release, facts)
         judged, left_out = _amd_gpus(machine)
         why = f"the build lists {', '.join(sorted({g.gfx or '?' for g in judged}))}"
         if source != backend.name:

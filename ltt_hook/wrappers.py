@@ -145,7 +145,8 @@ def collector_create(pip: PipCall, cls: Any, session: Any, options: Any, suppres
     for warning in cfg.warnings:
         logger.warning(warning)
     if not cfg.disable:
-        collector._ltt = Run(options, cfg)
+        collector._ltt = run = Run(options, cfg)
+        run.session = session
     return collector
 
 

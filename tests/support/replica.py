@@ -12,6 +12,7 @@ import email.parser
 import hashlib
 import html
 import http.server
+import json
 import os
 import re
 import threading
@@ -19,10 +20,10 @@ import urllib.parse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Set, Tuple
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 __all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "FREE_THREADED", "release_pythons", "newest_release",
-           "aarch64_tag", "aarch64_label", "build_pytorch_index", "build_pypi", "IndexServer"]
+           "aarch64_tag", "aarch64_label", "build_pytorch_index", "publish_variants", "variants_json", "build_pypi", "IndexServer"]
 
 _TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -360,6 +361,40 @@ def build_pytorch_index(root: Path, releases: Sequence[Release] = DEFAULT_RELEAS
             _write_channel(root, prefix, with_hash)
 
 
+def publish_variants(root: Path, files: Mapping[str, object], prefix: str = "whl") -> Path:
+    """Publish PEP 817 variants files as PyTorch does since 2.10 (build-facts audit §5):
+    ``<prefix>/variant/torch/torch-<version>-variants.json`` for each ``version -> content`` of
+    ``files`` (a dict is written as JSON, bytes as they are: a broken file), linked from
+    ``<prefix>/variant/torch/index.html`` the way the backend pages link wheels (an absolute
+    path with ``#sha256=``). Returns the page's directory."""
+    page = Path(root) / prefix / "variant" / "torch"
+    page.mkdir(parents=True, exist_ok=True)
+    lines = ["<h1>Links for torch</h1>"]
+    for version, content in sorted(files.items()):
+        body = content if isinstance(content, bytes) else json.dumps(content, indent=2).encode()
+        path = page / f"torch-{version}-variants.json"
+        path.write_bytes(body)
+        href = "/" + path.relative_to(root).as_posix()
+        lines.append(_anchor(href, path.name, hashlib.sha256(body).hexdigest(), None))
+    _write_page(page / "index.html", lines)
+    return page
+
+
+def variants_json(cuda: Optional[Mapping[str, Sequence[str]]] = None,
+                  rocm: Optional[Mapping[str, Sequence[str]]] = None) -> dict:
+    """A variants file's content: ``cuda`` backend -> ``sm_arch`` values (``"86_real"``,
+    ``"120_virtual"``), ``rocm`` backend -> gfx targets; a ``cpu`` variant besides, and the keys
+    a real file has (``default-priorities``, ``providers``)."""
+    variants: Dict[str, object] = {"cpu": {}}
+    for name, arches in (cuda or {}).items():
+        bound = f"{name[2:-1]}.{name[-1]}"
+        variants[name] = {"nvidia": {"cuda_version_lower_bound": [bound], "sm_arch": list(arches)}}
+    for name, gfx in (rocm or {}).items():
+        variants[name] = {"amd": {"gfx_arch": list(gfx), "rocm_version": [name[4:]]}}
+    return {"default-priorities": {"namespace": ["nvidia", "amd", "intel"]},
+            "providers": {"nvidia": {"requires": ["nvidia-variant-provider"]}}, "variants": variants}
+
+
 # --------------------------------------------------------------------------------------------- PyPI
 _REQ_RE = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[[^\]]*\])?\s*\(?([^;)]*)\)?\s*(?:;.*)?$")
 _DEFAULT_DEP_VERSIONS = {"filelock": "3.20.0", "typing-extensions": "4.15.0", "numpy": "2.3.4"}
@@ -479,6 +514,9 @@ class IndexServer:
       crashing on a decode error; files are served normally).
     * ``missing``: ``"403"`` (S3 ``AccessDenied`` XML, like the real index) or ``"404"``.
     * ``auth``: ``(user, password)`` to require HTTP Basic auth (401 otherwise).
+    * ``json_max_age``: JSON files (the variants files of :func:`publish_variants`) are served as
+      ``application/json`` with ``Cache-Control: max-age=<this>``; every other answer has no
+      cache header, as before.
     """
 
     HANG_SECONDS = 60.0
@@ -491,6 +529,7 @@ class IndexServer:
         self.auth = auth
         self.fault: Optional[str] = None
         self.requests: List[Tuple[str, str, int, int]] = []
+        self.json_max_age = 600
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd: Optional[http.server.ThreadingHTTPServer] = None
@@ -602,6 +641,9 @@ def _make_handler(server: IndexServer) -> type:
                 if server.missing == "404":
                     return self._send(404, b"Not Found\n", "text/plain")
                 return self._denied()
+            if target.suffix == ".json":
+                return self._send(200, target.read_bytes(), "application/json",
+                                  [("Cache-Control", f"max-age={server.json_max_age}")])
             ctype = "text/html" if target.suffix == ".html" else "application/octet-stream"
             self._send(200, target.read_bytes(), ctype)
 
