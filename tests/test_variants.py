@@ -195,6 +195,88 @@ def test_the_decision_learns_and_judges_again():
     assert decision.rejects("torchvision", Version("0.35.0+cu130"), b("cu130")) is None  # follows torch's release
 
 
+# --------------------------------------------------------------------------- reading (a stand-in for pip's session)
+
+
+class Answer:
+    def __init__(self, status, body=b""):
+        self.status_code, self.content = status, body
+
+    def raise_for_status(self):
+        if self.status_code >= 400:
+            raise OSError(f"HTTP {self.status_code}")
+
+
+class Session:
+    """pip's session as the hook uses it: ``get(url, headers=...)``; ``answers`` url -> Answer or exception."""
+
+    def __init__(self, answers):
+        self.answers, self.asked = answers, []
+
+    def get(self, url, headers=None):
+        self.asked.append(url)
+        answer = self.answers.get(url, Answer(404))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+CHANNEL = "https://mirror.example/whl"
+PAGE = f"{CHANNEL}/variant/torch/"
+GOOD = json.dumps({"variants": {"cu130": {"nvidia": {"sm_arch": ["130_real"]}}}}).encode()
+
+
+def test_the_page_is_read_once_per_channel_and_each_file_once(caplog):
+    from ltt_hook.run import VariantFiles
+
+    page = (f'<a href="/whl/variant/torch/torch-2.20.0-variants.json#sha256={hashlib.sha256(GOOD).hexdigest()}">a</a>'
+            '<a href="torch-2.21.0-variants.json">b</a>').encode()
+    session = Session({PAGE: Answer(200, page), f"{PAGE}torch-2.20.0-variants.json": Answer(200, GOOD),
+                       f"{PAGE}torch-2.21.0-variants.json": Answer(200, GOOD)})
+    files = VariantFiles()
+    for _ in range(2):
+        assert files.facts(session, CHANNEL, Version("2.20")).cuda == {"cu130": ((13, 0, False),)}
+        assert files.facts(session, CHANNEL, Version("2.21")).source == f"{PAGE}torch-2.21.0-variants.json"
+        assert files.facts(session, CHANNEL, Version("2.22")) is None  # the page links no 2.22 file
+    # Fragments stay off the request (pip's HTTP cache keys on the URL without them).
+    assert session.asked == [PAGE, f"{PAGE}torch-2.20.0-variants.json", f"{PAGE}torch-2.21.0-variants.json"]
+
+
+@pytest.mark.parametrize("answer, cause", [
+    (Answer(403), "answered HTTP 403"), (Answer(404), "answered HTTP 404"),
+    (Answer(500), "HTTP 500"), (ConnectionRefusedError("[Errno 111] Connection refused"), "connection was refused"),
+    (RecursionError("maximum recursion depth exceeded"), "maximum recursion depth"),
+])
+def test_a_page_that_cannot_be_read_teaches_nothing_and_raises_nothing(caplog, answer, cause):
+    from ltt_hook.run import VERBOSE, VariantFiles
+
+    files = VariantFiles()
+    session = Session({PAGE: answer})
+    with caplog.at_level(VERBOSE, logger="ltt_hook"):
+        assert files.facts(session, CHANNEL, Version("2.20")) is None
+        assert files.facts(session, CHANNEL, Version("2.21")) is None
+    assert session.asked == [PAGE]  # not asked again in this process
+    assert cause in caplog.records[0].getMessage() and "conservative rules" in caplog.records[0].getMessage()
+
+
+def test_a_file_that_does_not_match_its_hash_teaches_nothing(caplog):
+    from ltt_hook.run import VERBOSE, VariantFiles
+
+    page = f'<a href="torch-2.20.0-variants.json#sha256={"0" * 64}">a</a>'.encode()
+    session = Session({PAGE: Answer(200, page), f"{PAGE}torch-2.20.0-variants.json": Answer(200, GOOD)})
+    with caplog.at_level(VERBOSE, logger="ltt_hook"):
+        assert VariantFiles().facts(session, CHANNEL, Version("2.20")) is None
+    assert "does not match" in caplog.text
+
+
+def test_a_file_index_reads_the_directorys_page():
+    from ltt_hook.run import VariantFiles
+
+    session = Session({})
+    assert VariantFiles().facts(session, "file:///srv/whl", Version("2.20")) is None
+    assert session.asked == ["file:///srv/whl/variant/torch/index.html"]
+
+
 # --------------------------------------------------------------------------- real pip against the replica
 
 
@@ -290,10 +372,13 @@ def test_releases_the_tables_know_are_judged_by_them_without_asking_the_index(ho
         assert variant_requests(index) == []
 
 
-@pytest.mark.parametrize("content", [b"\x00garbage{", b'{"variants": "cu130"}', b"<html>Access Denied</html>"],
-                         ids=["bytes", "wrong-shape", "html"])
+@pytest.mark.parametrize("content", [b"\x00garbage{", b'{"variants": "cu130"}', b"<html>Access Denied</html>", None],
+                         ids=["bytes", "wrong-shape", "html", "not-the-linked-file"])
 def test_a_broken_variants_file_leaves_the_conservative_rules(hook_venv, nvidia, future_index, content):
-    replica.publish_variants(future_index, {FUTURE: content})
+    page = replica.publish_variants(future_index, {FUTURE: content or b"{}"})
+    if content is None:  # a file that would teach cu130 has sm_130, but is not the one the page's hash names
+        (page / f"torch-{FUTURE}-variants.json").write_text(json.dumps(replica.variants_json(cuda={
+            "cu130": [*TURING_TO_BLACKWELL, "130_real"]})))
     with replica.IndexServer(future_index) as index:
         env = {**nvidia("580.65.06", NEXT_GPU), "LTT_INDEX_URL": f"{index.url}/whl"}
         result = hook_venv.pip("install", "-v", "torch", env=env)
