@@ -129,6 +129,8 @@ class VariantFiles:
         self.learned: Dict[Tuple[str, Version], Optional[Facts]] = {}
 
     def facts(self, session: Any, channel_url: str, release: Version) -> Optional[Facts]:
+        """What the variants file of torch ``release`` on ``channel_url`` says; None when nothing
+        (asked once per process, whatever the answer)."""
         key = (channel_url, release)
         if key not in self.learned:
             self.learned[key] = None
