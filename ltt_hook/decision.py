@@ -84,6 +84,10 @@ class Decision:
         self.notes = notes
         #: Lines that must be seen even with ``-q`` (an explicit backend this machine cannot run).
         self.warnings = warnings
+        #: The note "torch X exists for this machine only as a CPU build; choosing torch R+B"
+        #: and R: the tables' expectation, which pip's one line repeats only when the index
+        #: agrees (the newest admitted build found is of release R; :meth:`Run.what_happened`).
+        self.fallback: Optional[Tuple[str, str]] = None
         self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
         self._learned: Dict[Version, Facts] = {}
 
@@ -270,16 +274,21 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
         plan.append(CPU)
     expected: Optional[Tuple[str, Backend]] = None
     notes: List[str] = []
+    fallback: Optional[Tuple[str, str]] = None
     if per_release:
         gpu = [(r, b) for r, b in per_release if b is not None]
         expected = gpu[0] if gpu else (per_release[0][0], CPU)
         newest = per_release[0][0]
         if gpu and gpu[0][0] != newest:
-            notes.append(f"torch {newest} exists for this machine only as a CPU build; choosing torch "
-                         f"{gpu[0][0]}+{gpu[0][1]}, the newest release with a build this machine's GPU can run")
+            fallback = (f"torch {newest} exists for this machine only as a CPU build; choosing torch "
+                        f"{gpu[0][0]}+{gpu[0][1]}, the newest release with a build this machine's GPU can run",
+                        gpu[0][0])
+            notes.append(fallback[0])
     elif plan:
         expected = ("nightly" if channel == "nightly" else channel, plan[0])
     if expected is not None and not expected[1].is_gpu and (jetson := jetson_note(machine)):
         notes.append(jetson)  # a Jetson before Thor: why CPU, and where NVIDIA's builds are
-    return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
-                    expected=expected, notes=tuple(notes))
+    decision = Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
+                        expected=expected, notes=tuple(notes))
+    decision.fallback = fallback
+    return decision

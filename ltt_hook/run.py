@@ -12,7 +12,7 @@ import os
 import platform
 import sys
 import sysconfig
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
 
 from . import config as config_mod, data, detection
 from ._packaging import InvalidVersion, SpecifierSet, Version
@@ -341,9 +341,11 @@ class Run:
                 return url
         return None
 
-    def what_happened(self, page: str) -> str:
+    def what_happened(self, page: str, project: str = "torch", found: Sequence[Any] = ()) -> str:
         """The one line of a pip run that resolves a PyTorch project: the backend, what chose
-        it (the GPUs and driver, or the setting), and the index page."""
+        it (the GPUs and driver, or the setting), and the index page. The tables' "choosing
+        torch R" note is repeated only when ``found`` (pip's candidates from the pages read)
+        agrees: its newest build this run admits is of release R."""
         decision = self._decision
         backend = backend_from_url(page)
         name = backend.name if backend else "this index's builds"
@@ -358,11 +360,24 @@ class Run:
             why = f" for {gpus}" + (f" (NVIDIA driver {driver})" if driver else "")
         else:
             why = " (no GPU that PyTorch can use was found)"
-        notes = "".join(f"; {note}" for note in decision.notes) if decision is not None else ""
+        notes = "".join(f"; {note}" for note in decision.notes if note != self._unconfirmed(project, found)
+                        ) if decision is not None else ""
         if compiling():
             notes += (f"; pip-compile pins them, so where ltt-hook is not installed add `--extra-index-url "
                       f"{index}` to requirements.in (or use `python -m ltt_hook requirements`)")
         return f"ltt-hook: PyTorch packages are {name} builds{why}, from {index}{notes}."
+
+    def _unconfirmed(self, project: str, found: Sequence[Any]) -> Optional[str]:
+        """The decision's fallback note when the pages read do not bear it out, else None."""
+        decision = self._decision
+        if decision is None or decision.fallback is None:
+            return None
+        note, release = decision.fallback
+        specifiers = [SpecifierSet(str(spec)) for spec in self.specifiers.get(project, [])]
+        admitted = [c.version for c in found if decision.admits(project, c.version, specifiers)
+                    and decision.rejects(project, c.version, self.backend_of(project, c.version, c.link)) is None]
+        newest = max(admitted, default=None)
+        return None if newest is not None and release_of(project, newest) == Version(release) else note
 
     def backend_of(self, project: str, version: Version, link: Any) -> Optional[Backend]:
         """A build's backend: its local label, else its PyTorch index page, else (for an

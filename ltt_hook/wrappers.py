@@ -276,7 +276,7 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
             chain = run.chains.get(name)
             served = chain.served if chain is not None else run.first_page_read(name)
             if served:  # pip-compile shows no INFO lines of pip's: say it as a warning there
-                note_once("said", "%s", run.what_happened(served),
+                note_once("said", "%s", run.what_happened(served, name, result),
                           level=logging.WARNING if compiling() else logging.INFO)
     return result
 

@@ -304,6 +304,9 @@ def test_a_variants_file_lets_a_new_gpu_get_the_build_that_has_its_code(hook_ven
         assert result.returncode == 0, result.output
         assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.20.0+cpu", "0.35.0+cpu")
         assert "no GPU architectures" in result.output and "HTTP 403" in result.output
+        # The tables alone would pick an older GPU release (2.10+cu130); the index holds 2.20,
+        # so pip's one line does not repeat that expectation.
+        assert "choosing torch" not in result.output, result.output
         # The index says 2.20's cu130 builds have sm_130 code: torch and torchvision get cu130.
         replica.publish_variants(future_index, {FUTURE: replica.variants_json(cuda={
             "cu126": ["50_real", "60_real", "70_real", "75_real", "80_real", "86_real", "90_real"],
@@ -313,6 +316,7 @@ def test_a_variants_file_lets_a_new_gpu_get_the_build_that_has_its_code(hook_ven
         assert result.returncode == 0, result.output
         assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.20.0+cu130", "0.35.0+cu130")
         assert "torch-2.20.0-variants.json" in result.output
+        assert "choosing torch" not in result.output, result.output  # it installs 2.20.0, not 2.10
         # Once per process, for torch and torchvision alike: the page and the file.
         assert variant_requests(index) == ["/whl/variant/torch/", "/whl/variant/torch/torch-2.20.0-variants.json"]
 
