@@ -128,6 +128,7 @@ _AARCH64 = {
     "2.8.0": ("cpu", "cu126", "cu128", "cu129"),
     "2.9.1": ("cpu", "cu126", "cu128", "cu130"),
     "2.10.0": ("cpu", "cu126", "cu128", "cu129", "cu130"),
+    "2.11.0": ("cpu", "cu126", "cu128", "cu129", "cu130"),  # inferred: 2.10's, as the Linux x86_64 side
     "2.13.0": ("cpu", "cu126", "cu130", "cu132"),
     "2.14.1": ("cpu", "cu126", "cu130", "cu132"),  # no cu134, as on x86_64 here
 }
@@ -145,6 +146,9 @@ DEFAULT_RELEASES: Tuple[Release, ...] = (
     # The release of issue 13's cases: cu129 beside CUDA 13 (Linux only), ROCm 7.0/7.1 listing gfx1151.
     Release("2.10.0", "0.25.0", "2.10.0",
             ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.0", "rocm7.1", "xpu"), _M228, _AARCH64["2.10.0"]),
+    # The last release with cu128 (and cu129): what a mirror holding only cpu and cu128 serves (issue 11).
+    Release("2.11.0", "0.26.0", "2.11.0",
+            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.1", "rocm7.2", "xpu"), _M228, _AARCH64["2.11.0"]),
     Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228,
             _AARCH64["2.13.0"]),
     Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228,
