@@ -242,12 +242,24 @@ class Run:
     def request(self, index_urls: List[str]) -> Request:
         url_backends = {b for b in map(backend_from_url, self.user_pytorch_indexes(index_urls)) if b}
         opts = self.options
-        python = None if getattr(opts, "python_version", None) else sys.version_info[:2]
+        python, free_threaded = self._target_python()
         return Request(requested=frozenset(self.requested),
                        specifiers={k: tuple(SpecifierSet(str(s)) for s in v) for k, v in self.specifiers.items()},
                        pins=frozenset(self.pins), index_backends=frozenset(url_backends), python=python,
-                       cross_target=bool(getattr(opts, "platforms", None)),
-                       free_threaded=python is not None and bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
+                       cross_target=bool(getattr(opts, "platforms", None)), free_threaded=free_threaded)
+
+    def _target_python(self) -> Tuple[Optional[Tuple[int, int]], bool]:
+        """The Python the run installs for, and whether it is a free-threaded build: this
+        interpreter, or ``--python-version`` (with ``--abi cp313t`` for a free-threaded one);
+        None when ``--python-version`` names no minor version."""
+        opts = self.options
+        given = getattr(opts, "python_version", None)  # pip parses "3.13" into (3, 13)
+        if not given:
+            return sys.version_info[:2], bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+        if len(given) < 2:
+            return None, False
+        abis = getattr(opts, "abis", None) or []
+        return (int(given[0]), int(given[1])), any(str(abi).endswith("t") for abi in abis)
 
     def decision(self, index_urls: List[str]) -> Decision:
         """The decision, made once per run (:func:`ltt_hook.decision.decide`)."""
