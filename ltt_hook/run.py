@@ -452,6 +452,8 @@ class Run:
         release = release_of(project, version)
         if release is None or tables_know(release) or decision.learned(release) is not None:
             return
+        if version.is_devrelease:  # a nightly: PyTorch publishes variants files for the stable and
+            return  # test channels only (whl/variant/, whl/test/variant/), so asking would cost a request
         facts = VARIANTS.facts(self.session, self.config.channel_url, release)
         if facts is not None:
             decision.learn(release, facts)

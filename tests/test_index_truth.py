@@ -46,6 +46,9 @@ def test_nightly_without_the_newest_backend_page_gives_the_next_gpu_backend(hook
         result = hook_venv.pip("install", "torch", env=env)
         assert result.returncode == 0, result.output
         assert result.chosen["torch"].endswith("+cu132"), result.chosen
+        # A nightly's release is one the tables lack, but PyTorch publishes no variants files for
+        # nightlies: not a request more for them.
+        assert not [path for _, path, _, _ in mirror.requests if "/variant/" in path]
 
 
 def test_a_release_no_table_knows_is_found_on_the_index_and_judged(hook_venv, nvidia, tmp_path):
