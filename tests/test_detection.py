@@ -608,6 +608,109 @@ def test_the_platform_tag_can_be_given_in_the_environment_parameter(host):
     assert detection.interpreter_arch({"_PYTHON_HOST_PLATFORM": "linux-aarch64"}) == "aarch64"
 
 
+# The operating system, too, is the interpreter's platform tag's: pip installs that platform's
+# wheels, so its build tables must judge them. A child interpreter with
+# ``_PYTHON_HOST_PLATFORM=win-amd64`` (as a pip process with it) detects for Windows without being
+# told, through the real pynvml and the NVML stand-in: pynvml picks its library by ``sys.platform``,
+# still ``linux``, so it loads the stand-in ``libnvidia-ml.so.1``; the Windows-only probes
+# (``nvidia-smi.exe`` under ``ProgramFiles``, the display adapters through PowerShell) find nothing.
+_SYSTEM_PROBE = r"""
+import json, sys
+from packaging.specifiers import SpecifierSet
+from ltt_hook import detection
+from ltt_hook.config import Config
+from ltt_hook.decision import Environment, Request, decide
+from ltt_hook.selection import platform_of
+
+root, bin_dir = sys.argv[1:]
+machine = detection.detect(True, root=root, environ={"PATH": bin_dir})
+pinned = detection.detect(True, root=root, environ={"PATH": bin_dir}, system="Linux")
+request = Request(requested=frozenset({"torch"}), specifiers={"torch": (SpecifierSet("==2.10.0"),)})
+decision = decide(Config(), machine, request, Environment())
+print(json.dumps({"system": machine.system, "arch": machine.arch, "platform": platform_of(machine),
+                  "driver": machine.nvidia_driver, "gpus": [g.capability for g in machine.gpus],
+                  "notes": machine.notes, "pinned": [pinned.system, platform_of(pinned)],
+                  "interpreter": [detection.interpreter_system(), detection.interpreter_arch()],
+                  "expected": [decision.expected[0], decision.expected[1].name]}))
+"""
+
+
+def system_of_child(tmp_path, nvml_lib, host_platform=None, **nvml):
+    """What detect() (no ``system=``, no ``arch=``) says in a child interpreter with
+    ``_PYTHON_HOST_PLATFORM=host_platform`` (None: unset) on the NVML stand-in."""
+    import json
+    import subprocess
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    env = {**os.environ, **stand_in.nvml_env(nvml_lib, **nvml),
+           "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])}
+    for name in ("LTT_SYSROOT", "_PYTHON_HOST_PLATFORM"):
+        env.pop(name, None)
+    if host_platform is not None:
+        env["_PYTHON_HOST_PLATFORM"] = host_platform
+    root = stand_in.make_sysroot(tmp_path / "sysroot")
+    proc = subprocess.run([sys.executable, "-c", _SYSTEM_PROBE, str(root), str(bin_dir)], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+RTX_4090 = ("8.9", "NVIDIA GeForce RTX 4090")
+
+
+@pytest.mark.skipif(os.name != "posix", reason="CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
+def test_a_process_whose_interpreter_is_windows_detects_windows(tmp_path, nvml_lib):
+    got = system_of_child(tmp_path, nvml_lib, "win-amd64", driver="575.57.08", gpus=[RTX_4090])
+    # Windows names the CPU AMD64; both name PyTorch's windows-x86_64 builds.
+    assert (got["system"], got["arch"], got["platform"]) == ("Windows", "AMD64", "windows-x86_64")
+    assert got["interpreter"] == ["Windows", "AMD64"]
+    assert got["platform"] in data.PLATFORMS
+    # NVML through pynvml answers on "Windows" too: the stand-in library was loaded.
+    assert (got["driver"], got["gpus"]) == ("575.57.08", [[8, 9]])
+    assert "NVML: driver 575.57.08, 1 GPU(s)" in got["notes"]
+    # torch 2.10 on Windows has no cu129 (Linux only: CUDA_ARCHES_NO_WINDOWS), so cu128 (12.8 needs
+    # driver 570+; 575 has no CUDA 13, which needs 580).
+    assert got["expected"] == ["2.10", "cu128"]
+    assert got["pinned"] == ["Linux", "linux-x86_64"]  # detect(system=...) still decides
+
+
+@pytest.mark.skipif(os.name != "posix", reason="CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
+def test_windows_detection_on_this_box_degrades_to_no_gpu_when_nvml_fails(tmp_path, nvml_lib):
+    # NVML_ERROR_LIBRARY_NOT_FOUND (12): then the kernel module (Linux only: skipped) and
+    # nvidia-smi (not on PATH, not under the Windows folders) find nothing; no exception.
+    got = system_of_child(tmp_path, nvml_lib, "win-amd64", gpus=[RTX_4090], init_error=12)
+    assert (got["system"], got["driver"], got["gpus"]) == ("Windows", None, [])
+    assert "no usable NVIDIA driver found" in got["notes"]
+    assert "display adapters: PowerShell not found" in got["notes"]
+    assert got["expected"] == ["2.10", "cpu"]
+
+
+def test_without_the_host_platform_the_system_is_this_ones(tmp_path, nvml_lib):
+    # A normal run: the platform tag's OS is platform.system()'s, and 2.10 on Linux has cu129.
+    got = system_of_child(tmp_path, nvml_lib, None, driver="575.57.08", gpus=[RTX_4090])
+    assert got["interpreter"] == [platform.system(), detection.interpreter_arch()]
+    assert got["system"] == platform.system()
+    if got["platform"] == "linux-x86_64":
+        assert got["expected"] == ["2.10", "cu129"]
+
+
+@pytest.mark.parametrize("tag, system", [
+    ("linux-x86_64", "Linux"), ("linux-aarch64", "Linux"),
+    ("win-amd64", "Windows"), ("win-arm64", "Windows"), ("win32", "Windows"),
+    ("macosx-11.0-arm64", "Darwin"), ("macosx-10.9-universal2", "Darwin"),
+    ("freebsd-14.0-RELEASE-amd64", platform.system()),  # no PyTorch platform: the process's own
+])
+def test_the_platform_tag_names_the_operating_system(tag, system):
+    if os.name != "posix":
+        pytest.skip("CPython reads _PYTHON_HOST_PLATFORM on POSIX only")
+    assert detection.interpreter_system({"_PYTHON_HOST_PLATFORM": tag}) == system
+
+
+def test_the_operating_system_defaults_to_this_interpreters():
+    assert detection.interpreter_system() == detection.interpreter_system({}) == platform.system()
+
+
 # --------------------------------------------------------------------------- NVML remembered
 _MEMORY_PROBE = """
 import json, sys

@@ -5,7 +5,8 @@ source is tried, ending in "no GPU". Detection runs at most once per process. On
 concern:
 
 - :mod:`~ltt_hook.detection.machine`: the model, :class:`Machine` with its :class:`Gpu` list
-  and :class:`Jetson`, and the interpreter's CPU architecture (:func:`interpreter_arch`);
+  and :class:`Jetson`, and the interpreter's operating system and CPU architecture
+  (:func:`interpreter_system`, :func:`interpreter_arch`);
 - :mod:`~ltt_hook.detection.host`: what the probes look at (:class:`Host`: files below a root,
   tools on ``PATH``, the bounded tool runner);
 - :mod:`~ltt_hook.detection.nvidia`: NVML through pynvml, else the kernel module and
@@ -21,18 +22,17 @@ The override variables (``LTT_CUDA_DRIVER_VERSION``, ``LTT_CUDA_COMPUTE_CAPABILI
 ``LTT_AMD_GPU_ARCHITECTURE``) are configuration (:mod:`ltt_hook.overrides`): they state facts
 instead of probing them, for machines that cannot be probed (Docker builds, CI).
 
-:func:`detect` takes what it looks at as parameters: the operating system (default
-``platform.system()``), the CPU architecture (default the interpreter's, from its platform tag:
-:func:`interpreter_arch`), the filesystem root below which ``/proc``, ``/sys``, ``/etc`` and
-``/opt`` are read (default ``$LTT_SYSROOT``, else ``/``; end-to-end tests point it at a fake
-tree), the environment (``PATH``, ``ROCM_PATH``), the parsed overrides and the time each external
-tool may take.
+:func:`detect` takes what it looks at as parameters: the operating system and the CPU
+architecture (default the interpreter's, from its platform tag: :func:`interpreter_system`,
+:func:`interpreter_arch`; in a normal run the system is ``platform.system()``), the filesystem
+root below which ``/proc``, ``/sys``, ``/etc`` and ``/opt`` are read (default ``$LTT_SYSROOT``,
+else ``/``; end-to-end tests point it at a fake tree), the environment (``PATH``,
+``ROCM_PATH``), the parsed overrides and the time each external tool may take.
 """
 
 from __future__ import annotations
 
 import os
-import platform
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
 from ..overrides import Overrides, read_overrides
@@ -40,10 +40,10 @@ from . import amd, intel, jetson, nvidia
 from .amd import decode_gfx_target_version
 from .host import TOOL_TIMEOUT, Host
 from .intel import intel_platform
-from .machine import Gpu, Jetson, Machine, interpreter_arch
+from .machine import Gpu, Jetson, Machine, interpreter_arch, interpreter_system
 
 __all__ = ["Gpu", "Jetson", "Machine", "detect", "decode_gfx_target_version", "intel_platform", "interpreter_arch",
-           "TOOL_TIMEOUT"]
+           "interpreter_system", "TOOL_TIMEOUT"]
 
 #: Environment variables the probes read; with the host's system, architecture, root and timeout
 #: and the overrides they key the cache, so a process asking about the same machine twice probes
@@ -85,9 +85,10 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     """Probe a machine once per process (``refresh`` forces a new probe).
 
     ``system`` is the operating system to detect for (``platform.system()`` names; default this
-    one's), ``arch`` its CPU architecture (``platform.machine()`` names; default this
-    interpreter's, :func:`interpreter_arch`, which honours ``_PYTHON_HOST_PLATFORM`` in
-    ``environ``), ``root`` the filesystem root of ``/proc``, ``/sys``, ``/etc`` and ``/opt``
+    interpreter's, :func:`interpreter_system`: the OS of the wheels pip installs, in a normal run
+    ``platform.system()``), ``arch`` its CPU architecture (``platform.machine()`` names; default
+    this interpreter's, :func:`interpreter_arch`); both defaults honour ``_PYTHON_HOST_PLATFORM``
+    in ``environ``, ``root`` the filesystem root of ``/proc``, ``/sys``, ``/etc`` and ``/opt``
     (default ``$LTT_SYSROOT``, else ``/``), ``timeout`` the seconds each external tool may take
     (default :data:`TOOL_TIMEOUT`), ``environ`` the environment (``PATH``, ``ROCM_PATH``; default
     ``os.environ``) and ``overrides`` the facts stated instead of probed (``Config.overrides``;
@@ -104,7 +105,7 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     env = os.environ if environ is None else environ
     if overrides is None:
         overrides = read_overrides(env)
-    host = Host(system=system or platform.system(), root=root or env.get("LTT_SYSROOT", "") or "/", environ=env,
+    host = Host(system=system or interpreter_system(env), root=root or env.get("LTT_SYSROOT", "") or "/", environ=env,
                 timeout=TOOL_TIMEOUT if timeout is None else timeout, arch=arch or interpreter_arch(env),
                 cache_dir=cache_dir)
     key = (host.system, host.arch, host.root, host.timeout, overrides, cache_dir,

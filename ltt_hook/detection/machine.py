@@ -17,11 +17,41 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 from .. import data
 
-__all__ = ["Gpu", "Jetson", "Machine", "interpreter_arch"]
+__all__ = ["Gpu", "Jetson", "Machine", "interpreter_arch", "interpreter_system"]
 
 #: Platform-tag CPUs that name more than one architecture (macOS fat builds): the running
 #: process's own, ``platform.machine()``, decides.
 _MULTI_ARCH = frozenset({"universal2", "universal", "intel", "fat", "fat3", "fat64"})
+
+
+def _platform_tag(environ: Optional[Mapping[str, str]]) -> str:
+    """This interpreter's platform tag, ``sysconfig.get_platform()``, or ``_PYTHON_HOST_PLATFORM``
+    of ``environ`` (default ``os.environ``), which replaces it on POSIX as it does for pip."""
+    env = os.environ if environ is None else environ
+    return (env.get("_PYTHON_HOST_PLATFORM", "") if os.name == "posix" else "") or sysconfig.get_platform()
+
+
+def interpreter_system(environ: Optional[Mapping[str, str]] = None) -> str:
+    """The operating system of this interpreter's platform tag (``sysconfig.get_platform()``),
+    named as ``platform.system()`` names it: ``linux-*`` is ``Linux``, ``win-*`` and ``win32``
+    ``Windows``, ``macosx-*`` ``Darwin``; any other tag (``freebsd-...``, ``cygwin-...``,
+    ``android-...``) leaves ``platform.system()``.
+
+    pip installs the wheels of the interpreter's platform, so the build tables that judge them
+    must be that platform's, exactly as for the CPU architecture (:func:`interpreter_arch`). In
+    every normal run this is ``platform.system()``; the two differ only when
+    ``_PYTHON_HOST_PLATFORM`` in ``environ`` (default ``os.environ``; read on POSIX, as CPython
+    does) names another platform's tag, as the end-to-end tests do to run pip as a Windows
+    interpreter on Linux.
+    """
+    tag = _platform_tag(environ)
+    if tag.startswith("linux-"):
+        return "Linux"
+    if tag == "win32" or tag.startswith("win-"):
+        return "Windows"
+    if tag.startswith("macosx-"):
+        return "Darwin"
+    return platform.system()
 
 
 def interpreter_arch(environ: Optional[Mapping[str, str]] = None) -> str:
@@ -35,8 +65,7 @@ def interpreter_arch(environ: Optional[Mapping[str, str]] = None) -> str:
     ``os.environ``) replaces the tag on POSIX, as it does for ``sysconfig`` and so for pip. A tag
     naming several CPUs (``macosx-10.9-universal2``) leaves ``platform.machine()``.
     """
-    env = os.environ if environ is None else environ
-    tag = (env.get("_PYTHON_HOST_PLATFORM", "") if os.name == "posix" else "") or sysconfig.get_platform()
+    tag = _platform_tag(environ)
     if tag == "win32":
         return "x86"
     os_part, dash, cpu = tag.rpartition("-")
@@ -109,7 +138,9 @@ class Jetson:
 
 @dataclass
 class Machine:
-    system: str  # platform.system(): "Linux", "Windows", "Darwin"
+    #: The interpreter's operating system (:func:`interpreter_system`, ``platform.system()``
+    #: names): "Linux", "Windows", "Darwin".
+    system: str
     nvidia_driver: Optional[str] = None
     gpus: List[Gpu] = field(default_factory=list)
     #: Where each fact came from and what failed, in order; shown by ``python -m ltt_hook``
