@@ -386,8 +386,9 @@ class Run:
             return None
         note, release = decision.fallback
         specifiers = [SpecifierSet(str(spec)) for spec in self.specifiers.get(project, [])]
-        admitted = [c.version for c in found if decision.admits(project, c.version, specifiers)
-                    and decision.rejects(project, c.version, self.backend_of(project, c.version, c.link)) is None]
+        versions = [(Version(str(c.version)), c.link) for c in found]  # pip's Version may be another copy's
+        admitted = [v for v, link in versions if decision.admits(project, v, specifiers)
+                    and decision.rejects(project, v, self.backend_of(project, v, link)) is None]
         newest = max(admitted, default=None)
         return None if newest is not None and release_of(project, newest) == Version(release) else note
 
