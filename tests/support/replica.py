@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Set, Tuple
 
 __all__ = ["make_wheel", "Release", "DEFAULT_RELEASES", "FREE_THREADED", "release_pythons", "newest_release",
-           "aarch64_tag", "aarch64_label", "build_pytorch_index", "publish_variants", "variants_json", "build_pypi", "IndexServer"]
+           "aarch64_tag", "aarch64_label", "windows_pythons", "build_pytorch_index", "publish_variants", "variants_json", "build_pypi", "IndexServer"]
 
 _TIMESTAMP = 1763769600  # fixed, so that generated trees are byte-for-byte reproducible
 _ZIP_DATE = (2020, 1, 1, 0, 0, 0)
@@ -105,6 +105,10 @@ class Release:
     #: torchaudio on the replica): ``cpu`` and, from 2.7 on, the CUDA (SBSA) builds. See
     #: ``_AARCH64`` for the sources and :func:`aarch64_tag` for the file names.
     aarch64: Tuple[str, ...] = ()
+    #: Backend directories that also hold Windows x86_64 (``win_amd64``) wheels of torch and
+    #: torchvision (no torchaudio on the replica). See ``_WINDOWS`` for the sources and
+    #: :func:`windows_pythons` for the interpreters.
+    windows: Tuple[str, ...] = ()
 
 
 _M228 = "manylinux_2_28_x86_64"
@@ -132,27 +136,54 @@ _AARCH64 = {
     "2.13.0": ("cpu", "cu126", "cu130", "cu132"),
     "2.14.1": ("cpu", "cu126", "cu130", "cu132"),  # no cu134, as on x86_64 here
 }
+_WIN = "win_amd64"
+#: Windows x86_64 backends per release line, written here rather than read from ltt_hook/data.py
+#: so that the Windows end-to-end tests (tests/test_windows.py) are not circular. Sources:
+#: - pytorch-index reference (/work/shared/reference/pytorch-index.md) §5, note "Windows": CUDA
+#:   builds have the Linux cuXXX set, except cu134; ROCm is Linux only; §9: XPU is Linux and
+#:   Windows x86_64 from 2.5, and in 2.5 only torch had Windows XPU wheels (torchvision from 2.6);
+#:   §4.1: file names ``torch-2.5.1+cu124-cp311-cp311-win_amd64.whl``, ``+cpu`` and ``+xpu`` alike;
+#:   §4.5: Windows CUDA wheels bundle the CUDA libraries and pin no ``nvidia-*`` wheels.
+#: - build-facts audit (/work/shared/reference/build-facts-audit.md) §1 and §2 "CUDA, Windows":
+#:   cu129 is Linux only in 2.10 and 2.11 ("limited release") and not on Windows in 2.9 either; no
+#:   cu134 on Windows (pytorch/test-infra ``tools/scripts/generate_binary_build_matrix.py``,
+#:   ``CUDA_ARCHES_NO_WINDOWS``). 2.8's cu129 (its experimental CUDA, RELEASE.md) was built for
+#:   both.
+_WINDOWS = {
+    "2.0.1": ("cpu", "cu117", "cu118"),
+    "2.5.1": ("cpu", "cu118", "cu121", "cu124", "xpu"),
+    "2.7.1": ("cpu", "cu118", "cu126", "cu128", "xpu"),
+    "2.8.0": ("cpu", "cu126", "cu128", "cu129", "xpu"),
+    "2.9.1": ("cpu", "cu126", "cu128", "cu130", "xpu"),  # no cu129
+    "2.10.0": ("cpu", "cu126", "cu128", "cu130", "xpu"),  # no cu129 (Linux only)
+    "2.11.0": ("cpu", "cu126", "cu128", "cu130", "xpu"),  # no cu129 (Linux only)
+    "2.13.0": ("cpu", "cu126", "cu130", "cu132", "xpu"),
+    "2.14.1": ("cpu", "cu126", "cu130", "cu132", "xpu"),  # no cu134, which is Linux only anyway
+}
 DEFAULT_RELEASES: Tuple[Release, ...] = (
-    Release("2.0.1", "0.15.2", "2.0.2", ("cpu", "cu117", "cu118", "rocm5.3", "rocm5.4.2"), "linux_x86_64"),
+    Release("2.0.1", "0.15.2", "2.0.2", ("cpu", "cu117", "cu118", "rocm5.3", "rocm5.4.2"), "linux_x86_64",
+            windows=_WINDOWS["2.0.1"]),
     Release("2.5.1", "0.20.1", "2.5.1", ("cpu", "cu118", "cu121", "cu124", "rocm6.1", "rocm6.2", "xpu"),
-            "linux_x86_64", _AARCH64["2.5.1"]),
+            "linux_x86_64", _AARCH64["2.5.1"], _WINDOWS["2.5.1"]),
     Release("2.7.1", "0.22.1", "2.7.1", ("cpu", "cu118", "cu126", "cu128", "rocm6.2.4", "rocm6.3", "xpu"), _M228,
-            _AARCH64["2.7.1"]),
+            _AARCH64["2.7.1"], _WINDOWS["2.7.1"]),
     # The last release with Python 3.9 wheels: what `pip install torch` gets there.
     Release("2.8.0", "0.23.0", "2.8.0", ("cpu", "cu126", "cu128", "cu129", "rocm6.3", "rocm6.4", "xpu"), _M228,
-            _AARCH64["2.8.0"]),
+            _AARCH64["2.8.0"], _WINDOWS["2.8.0"]),
     Release("2.9.1", "0.24.1", "2.9.1", ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm6.3", "rocm6.4", "xpu"),
-            _M228, _AARCH64["2.9.1"]),
+            _M228, _AARCH64["2.9.1"], _WINDOWS["2.9.1"]),
     # The release of issue 13's cases: cu129 beside CUDA 13 (Linux only), ROCm 7.0/7.1 listing gfx1151.
     Release("2.10.0", "0.25.0", "2.10.0",
-            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.0", "rocm7.1", "xpu"), _M228, _AARCH64["2.10.0"]),
+            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.0", "rocm7.1", "xpu"), _M228, _AARCH64["2.10.0"],
+            _WINDOWS["2.10.0"]),
     # The last release with cu128 (and cu129): what a mirror holding only cpu and cu128 serves (issue 11).
     Release("2.11.0", "0.26.0", "2.11.0",
-            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.1", "rocm7.2", "xpu"), _M228, _AARCH64["2.11.0"]),
+            ("cpu", "cu126", "cu128", "cu129", "cu130", "rocm7.1", "rocm7.2", "xpu"), _M228, _AARCH64["2.11.0"],
+            _WINDOWS["2.11.0"]),
     Release("2.13.0", "0.28.0", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.1", "rocm7.2", "xpu"), _M228,
-            _AARCH64["2.13.0"]),
+            _AARCH64["2.13.0"], _WINDOWS["2.13.0"]),
     Release("2.14.1", "0.29.1", None, ("cpu", "cu126", "cu130", "cu132", "rocm7.2", "rocm7.14", "xpu"), _M228,
-            _AARCH64["2.14.1"]),
+            _AARCH64["2.14.1"], _WINDOWS["2.14.1"]),
 )
 
 _NIGHTLY_TORCH, _NIGHTLY_VISION = "2.15.0.dev20261101", "0.30.0.dev20261101"
@@ -218,6 +249,14 @@ def aarch64_tag(version: str) -> str:
     return _M228_ARM if _vkey(version)[:2] >= (2, 6) else "manylinux_2_17_aarch64.manylinux2014_aarch64"
 
 
+def windows_pythons(version: str, pythons: Sequence[str]) -> Tuple[str, ...]:
+    """The interpreter tags of ``pythons`` that torch ``version`` has Windows wheels for: not 3.13
+    in 2.5 (3.13 was Linux only: pytorch-index reference §5, note "Windows"), and no free-threaded
+    ones (which releases have free-threaded Windows wheels is in none of the replica's sources)."""
+    early = _vkey(version)[:2] < (2, 6)
+    return tuple(py for py in pythons if not py.endswith("t") and not (early and py == "cp313"))
+
+
 def aarch64_label(version: str, backend: str) -> str:
     """The version of an aarch64 wheel on ``whl/<backend>``: ``2.7.1+cpu``; the CPU wheels before 2.6
     carry no local label (``2.5.1``)."""
@@ -268,6 +307,15 @@ def _replica_specs(releases: Sequence[Release], python_tags: Optional[Sequence[s
                 yield f"whl/{b}", "torch", aarch64_label(rel.torch, b), tag, _torch_requires(b, _LINUX), rp
                 if rel.torchvision:
                     yield (f"whl/{b}", "torchvision", aarch64_label(rel.torchvision, b), tag,
+                           ("numpy", f"torch=={rel.torch}"), rp)
+        for b in rel.windows:  # Windows x86_64: torch and torchvision, in the same backend directories
+            vision = rel.torchvision and not (b == "xpu" and _vkey(rel.torch)[:2] < (2, 6))  # 2.5: torch only
+            for py in windows_pythons(rel.torch, pythons):
+                tag = _wheel_tag(py, _WIN)
+                # Windows CUDA wheels bundle CUDA: no NVIDIA runtime pin
+                yield f"whl/{b}", "torch", f"{rel.torch}+{b}", tag, _TORCH_BASE_REQUIRES, rp
+                if vision:
+                    yield (f"whl/{b}", "torchvision", f"{rel.torchvision}+{b}", tag,
                            ("numpy", f"torch=={rel.torch}"), rp)
         if _vkey(rel.torch) >= (2, 5):  # macOS arm64: unlabelled, ABI tag none (GIL builds only)
             for py in pythons:
