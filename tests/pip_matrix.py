@@ -32,7 +32,8 @@ END_TO_END = sorted(f"tests/{p.name}" for p in (REPO / "tests").glob("test_*.py"
 #: The files where pip's own behaviour is exercised most (CI runs these for the older pips).
 PIP_FACING = ["tests/test_hook.py", "tests/test_pip_doors.py", "tests/test_pip_surface.py",
               "tests/test_pip_stays_pip.py", "tests/test_index_truth.py", "tests/test_supply_chain.py",
-              "tests/test_tools.py", "tests/test_extensions.py", "tests/test_safety.py", "tests/test_arm.py"]
+              "tests/test_tools.py", "tests/test_extensions.py", "tests/test_safety.py", "tests/test_arm.py",
+              "tests/test_windows.py"]
 
 
 #: ltt-hook's Requires-Python: the oldest CPython the suite is run with.
