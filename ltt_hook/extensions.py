@@ -223,10 +223,10 @@ def _label_of_torch(version: Version) -> Backend:
     label = backend_from_label(version.local)
     if label is not None:
         return label
-    import platform
+    from .detection import interpreter_arch, interpreter_system
 
     flavour = data.PYPI_CUDA_FLAVOUR.get(f"{version.major}.{version.minor}")
-    if flavour and platform.system() == "Linux" and platform.machine() in ("x86_64", "AMD64"):
+    if flavour and interpreter_system() == "Linux" and interpreter_arch() in ("x86_64", "AMD64"):
         return parse_backend(flavour)
     return parse_backend("cpu")
 

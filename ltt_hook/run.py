@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import os
-import platform
 import sys
 import sysconfig
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
@@ -408,8 +407,8 @@ class Run:
         release = release_of(project, version)
         if release is None:
             return None
-        if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
-            return parse_backend("cpu")
+        if detection.interpreter_system() != "Linux" or detection.interpreter_arch() not in ("x86_64", "AMD64"):
+            return parse_backend("cpu")  # PyPI's torch is a CUDA build on Linux x86_64 only
         flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}")
         return parse_backend(flavour) if flavour else None
 
