@@ -13,7 +13,6 @@ the same pip on the same stand-ins installs x86_64 builds (the control below).
 from __future__ import annotations
 
 import json
-import urllib.parse
 
 import pytest
 
@@ -85,18 +84,6 @@ def install(venv, env, *requirements):
     return result
 
 
-def wheel(result, project):
-    """(backend directory, file name) of the wheel pip chose for ``project``."""
-    path = urllib.parse.urlsplit(result.url(project)).path
-    directory, _, name = urllib.parse.unquote(path).rpartition("/")
-    return directory, name
-
-
-def assert_build(result, project, version, backend, platform_tag):
-    """pip chose ``project`` ``version``+``backend`` as the ``platform_tag`` wheel of the test Python,
-    from the backend's page."""
-    assert result.chosen[project] == f"{version}+{backend}", result.output
-    assert wheel(result, project) == (f"/whl/{backend}", f"{project}-{version}+{backend}-{PY.wheel_tags}-{platform_tag}.whl")
 
 
 def ltt_lines(result):
@@ -109,21 +96,21 @@ def ltt_lines(result):
 def test_gh200_gets_the_newest_aarch64_cuda_build_that_covers_sm_90(hook_venv, machine):
     result = install(hook_venv, {**machine("gh200"), **ARM}, "torch", "torchvision")
     backend = ARM_BUILDS[NEWEST]["gh200"]
-    assert_build(result, "torch", NEWEST, backend, ARM_TAG)
+    result.assert_build("torch", NEWEST, backend, ARM_TAG)
     if newest_release().torchvision:
-        assert_build(result, "torchvision", newest_release().torchvision, backend, ARM_TAG)
+        result.assert_build("torchvision", newest_release().torchvision, backend, ARM_TAG)
 
 
 def test_dgx_spark_gb10_gets_cuda_13_through_the_major_version_rule(hook_venv, machine):
     result = install(hook_venv, {**machine("gb10"), **ARM})
-    assert_build(result, "torch", NEWEST, ARM_BUILDS[NEWEST]["gb10"], ARM_TAG)
+    result.assert_build("torch", NEWEST, ARM_BUILDS[NEWEST]["gb10"], ARM_TAG)
 
 
 def test_jetson_thor_gets_a_cuda_13_aarch64_build(hook_venv, machine):
     env = {**machine("thor"), **ARM}
     result = install(hook_venv, env)
     backend = ARM_BUILDS[NEWEST]["thor"]
-    assert_build(result, "torch", NEWEST, backend, ARM_TAG)
+    result.assert_build("torch", NEWEST, backend, ARM_TAG)
     assert not [line for line in ltt_lines(result) if "Jetson AI Lab" in line]  # Thor needs no Jetson index
     # The aarch64 tables judged it: python -m ltt_hook, run as the same aarch64 interpreter, says so.
     info = json.loads(hook_venv.run(hook_venv.python, "-m", "ltt_hook", "--json", env=env).stdout)
@@ -139,7 +126,7 @@ def test_jetson_thor_gets_a_cuda_13_aarch64_build(hook_venv, machine):
 
 def test_jetson_orin_gets_the_cpu_build_and_one_line_naming_nvidias_jetson_index(hook_venv, machine):
     result = install(hook_venv, {**machine("orin"), **ARM}, "torch")
-    assert_build(result, "torch", NEWEST, "cpu", ARM_TAG)
+    result.assert_build("torch", NEWEST, "cpu", ARM_TAG)
     (line,) = ltt_lines(result)
     assert line.startswith("ltt-hook: PyTorch packages are cpu builds"), result.output
     assert ORIN_NOTE in line, result.output
@@ -154,14 +141,14 @@ def test_without_the_host_platform_the_same_pip_installs_x86_64_builds(hook_venv
     # The same stand-ins, the same pip: only _PYTHON_HOST_PLATFORM is missing. Thor shows that the
     # x86_64 tables judged it (no x86 list has sm_110), not only that pip wanted other files.
     result = install(hook_venv, machine(name))
-    assert_build(result, "torch", NEWEST, X86_BUILDS[NEWEST][name], X86_TAG)
+    result.assert_build("torch", NEWEST, X86_BUILDS[NEWEST][name], X86_TAG)
 
 
 def test_plain_pip_on_aarch64_gets_pypis_unlabelled_cpu_build(plain_venv, machine):
     # What the hook changes: without it, pip takes PyPI's aarch64 torch, a CPU build.
     result = install(plain_venv, {**machine("gh200"), **ARM})
     assert result.chosen["torch"] == NEWEST
-    assert wheel(result, "torch") == ("/files", f"torch-{NEWEST}-{PY.wheel_tags}-{ARM_TAG}.whl")
+    assert result.wheel("torch") == ("/files", f"torch-{NEWEST}-{PY.wheel_tags}-{ARM_TAG}.whl")
 
 
 def test_a_real_install_on_gh200_puts_the_aarch64_wheel_in_place(fresh_venv, machine):

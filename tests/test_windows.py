@@ -15,7 +15,6 @@ installs Linux builds (the controls below).
 from __future__ import annotations
 
 import json
-import urllib.parse
 
 import pytest
 
@@ -44,18 +43,6 @@ def install(venv, env, *requirements):
     return result
 
 
-def wheel(result, project):
-    """(backend directory, file name) of the wheel pip chose for ``project``."""
-    path = urllib.parse.urlsplit(result.url(project)).path
-    directory, _, name = urllib.parse.unquote(path).rpartition("/")
-    return directory, name
-
-
-def assert_build(result, project, version, backend, platform_tag):
-    """pip chose ``project`` ``version``+``backend`` as the ``platform_tag`` wheel of the test Python,
-    from the backend's page."""
-    assert result.chosen[project] == f"{version}+{backend}", result.output
-    assert wheel(result, project) == (f"/whl/{backend}", f"{project}-{version}+{backend}-{PY.wheel_tags}-{platform_tag}.whl")
 
 
 def torch_pages(server):
@@ -73,7 +60,7 @@ def test_rtx_4090_on_driver_575_gets_cu128_on_windows(hook_venv, nvidia, pytorch
     # sm_89. So cu128, the win_amd64 wheel.
     pytorch_index.clear()
     result = install(hook_venv, {**nvidia("575.57.08", RTX_4090), **WIN}, "torch==2.10.0")
-    assert_build(result, "torch", "2.10.0", "cu128", WIN_TAG)
+    result.assert_build("torch", "2.10.0", "cu128", WIN_TAG)
     # Judged by the Windows tables, cu129 was never planned: one page, as for a Linux machine. (Judged
     # by the Linux ones, pip would read cu129's page, find no Windows wheel there and go on to cu128.)
     assert torch_pages(pytorch_index) == ["/whl/cu128/torch/"]
@@ -85,7 +72,7 @@ def test_rtx_4090_on_driver_575_gets_cu129_on_linux(hook_venv, nvidia, pytorch_i
     # newest CUDA that driver 575 runs), a manylinux wheel.
     pytorch_index.clear()
     result = install(hook_venv, nvidia("575.57.08", RTX_4090), "torch==2.10.0")
-    assert_build(result, "torch", "2.10.0", "cu129", LINUX_TAG)
+    result.assert_build("torch", "2.10.0", "cu129", LINUX_TAG)
     assert torch_pages(pytorch_index) == ["/whl/cu129/torch/"]
 
 
@@ -113,7 +100,7 @@ def gtx_1080(nvidia):
 def test_gtx_1080_on_windows_gets_the_cu126_build_and_the_windows_row_judged_it(hook_venv, gtx_1080):
     env = {**gtx_1080, **WIN}
     result = install(hook_venv, env, "torch")
-    assert_build(result, "torch", NEWEST, GTX_1080_PLAIN[NEWEST], WIN_TAG)
+    result.assert_build("torch", NEWEST, GTX_1080_PLAIN[NEWEST], WIN_TAG)
     # python -m ltt_hook, run as the same Windows interpreter: the Windows cu126 row, with 6.1.
     info = json.loads(hook_venv.run(hook_venv.python, "-m", "ltt_hook", "--json", env=env).stdout)
     assert (info["machine"]["system"], info["machine"]["arch"]) == ("Windows", "AMD64")
@@ -129,8 +116,8 @@ def test_gtx_1080_on_windows_gets_the_cu126_build_and_the_windows_row_judged_it(
 ], ids=["windows", "linux"])
 def test_gtx_1080_on_torch_2_7_gets_cu128_only_on_windows(hook_venv, gtx_1080, platform_env, backend, tag):
     result = install(hook_venv, {**gtx_1080, **platform_env}, "torch==2.7.1", "torchvision")
-    assert_build(result, "torch", "2.7.1", backend, tag)
-    assert_build(result, "torchvision", "0.22.1", backend, tag)
+    result.assert_build("torch", "2.7.1", backend, tag)
+    result.assert_build("torchvision", "0.22.1", backend, tag)
 
 
 # --------------------------------------------------------------------------- python -m ltt_hook

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -149,6 +150,19 @@ class Result:
         assert self.report is not None
         return next(i["download_info"]["url"] for i in self.report["install"]
                     if i["metadata"]["name"].lower() == project)
+
+    def wheel(self, project: str) -> Tuple[str, str]:
+        """(backend directory, file name) of the wheel pip chose for ``project``."""
+        path = urllib.parse.urlsplit(self.url(project)).path
+        directory, _, name = urllib.parse.unquote(path).rpartition("/")
+        return directory, name
+
+    def assert_build(self, project: str, version: str, backend: str, platform_tag: str) -> None:
+        """pip chose ``project`` ``version``+``backend`` as the ``platform_tag`` wheel of the test
+        Python, from the backend's page."""
+        assert self.chosen[project] == f"{version}+{backend}", self.output
+        tags = test_python().wheel_tags
+        assert self.wheel(project) == (f"/whl/{backend}", f"{project}-{version}+{backend}-{tags}-{platform_tag}.whl")
 
 
 @dataclass
