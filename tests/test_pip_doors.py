@@ -285,17 +285,18 @@ def test_download_for_another_platform_gets_cpu_builds_unless_a_backend_is_named
     assert [p.name for p in (tmp_path / "b").iterdir()] == [linux_wheel(f"{newest}+cu130", target)]
 
 
-def test_a_free_threaded_target_python_plans_only_releases_with_its_wheels(hook_venv, nvidia, index_root):
+def test_a_free_threaded_target_python_plans_only_releases_with_its_wheels(hook_venv, nvidia, index_root, tmp_path):
     # Python 3.13t on this machine (its GPU decides): cp313t wheels exist for torch 2.7-2.11 only,
     # so the newest release for it is 2.11, whose best build for driver 550 (every CUDA 12.x build
-    # runs on it) is cu129; only cp313t files are asked for.
+    # runs on it) is cu129; only cp313t files are asked for. (`download`: pip 22.3 takes --abi
+    # only there or with --target.)
     target = PythonInfo((3, 13), free_threaded=True)
     with replica.IndexServer(index_root) as index:  # a server of its own: its request log is this test's
         env = {**gpu_550(nvidia), "LTT_INDEX_URL": f"{index.url}/whl"}
-        result = hook_venv.pip("install", "--no-deps", "--only-binary", ":all:", "--python-version", "3.13",
-                               "--abi", "cp313t", "torch", env=env)
+        result = hook_venv.pip("download", "--no-deps", "--only-binary", ":all:", "--python-version", "3.13",
+                               "--abi", "cp313t", "-d", str(tmp_path / "d"), "torch", env=env)
         assert result.returncode == 0, result.output
-        assert result.chosen["torch"] == "2.11.0+cu129", result.output
+        assert [p.name for p in (tmp_path / "d").iterdir()] == [linux_wheel("2.11.0+cu129", target)]
         wheels = [path for _, path, _, _ in index.requests if ".whl" in path]
         assert wheels and all(f"-{target.wheel_tags}-" in path for path in wheels), wheels
         pages = [path for _, path, _, _ in index.requests if path.endswith("/torch/")]
