@@ -371,8 +371,8 @@ class Run:
             why = f" for {gpus}" + (f" (NVIDIA driver {driver})" if driver else "")
         else:
             why = " (no GPU that PyTorch can use was found)"
-        notes = "".join(f"; {note}" for note in decision.notes if note != self._unconfirmed(project, found)
-                        ) if decision is not None else ""
+        unconfirmed = self._unconfirmed(project, found)
+        notes = "".join(f"; {note}" for note in decision.notes if note != unconfirmed) if decision is not None else ""
         if compiling():
             notes += (f"; pip-compile pins them, so where ltt-hook is not installed add `--extra-index-url "
                       f"{index}` to requirements.in (or use `python -m ltt_hook requirements`)")

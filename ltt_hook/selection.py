@@ -171,6 +171,26 @@ def driver_minimum(backend: Backend, system: str) -> Optional[str]:
     return None
 
 
+def _rocm_rows(backend: Backend, release: Optional[Version],
+               facts: Optional[Facts] = None) -> Tuple[List[_RocmRow], str]:
+    """The rows that judge ``backend`` builds of ``release`` (every row when None) and the
+    backend whose rows they are; see :func:`rocm_arches`."""
+    learned = _learned(facts, release, "linux-x86_64")
+    if learned is not None and backend.name in learned.rocm:
+        assert release is not None
+        gfx = learned.rocm[backend.name]
+        raw = (str(release), str(release), backend.name, " ".join(sorted(gfx)), learned.source)
+        return [(release, release, frozenset([backend.name]), frozenset(gfx), raw)], backend.name
+    source = backend
+    if not any(backend.name in r[2] for r in _ROCM_ROWS):
+        known = sorted({parse_backend(n) for r in _ROCM_ROWS for n in r[2]}, key=lambda b: b.version)
+        older = [b for b in known if b.version[0] == backend.version[0] and b.version < backend.version]
+        if not older:
+            return [], ""
+        source = older[-1]
+    return _nearest([r for r in _ROCM_ROWS if source.name in r[2]], release), source.name
+
+
 def rocm_arches(backend: Backend, release: Optional[Version] = None,
                 facts: Optional[Facts] = None) -> Tuple[Optional[FrozenSet[str]], str]:
     """The gfx targets of a ROCm backend's builds of ``release`` (of any release when None)
@@ -183,18 +203,10 @@ def rocm_arches(backend: Backend, release: Optional[Version] = None,
     backend of the same major version, as unknown CUDA backends do; without one (ROCm 5.x
     and older have no data) the result is None: never chosen automatically.
     """
-    learned = _learned(facts, release, "linux-x86_64")
-    if learned is not None and backend.name in learned.rocm:
-        return learned.rocm[backend.name], backend.name
-    source = backend
-    if not any(backend.name in r[2] for r in _ROCM_ROWS):
-        known = sorted({parse_backend(n) for r in _ROCM_ROWS for n in r[2]}, key=lambda b: b.version)
-        older = [b for b in known if b.version[0] == backend.version[0] and b.version < backend.version]
-        if not older:
-            return None, ""
-        source = older[-1]
-    rows = _nearest([r for r in _ROCM_ROWS if source.name in r[2]], release)
-    return frozenset(a for r in rows for a in r[3]), source.name
+    rows, source = _rocm_rows(backend, release, facts)
+    if not rows:
+        return None, ""
+    return frozenset(a for r in rows for a in r[3]), source
 
 
 _FAMILY_NAMES = {"cuda": "CUDA", "rocm": "ROCm", "xpu": "XPU"}
@@ -367,14 +379,7 @@ def judged_by(backend: Backend, release: Optional[Version], machine: Machine,
             row["borrowed_from"] = max(older, key=lambda b: b.version).name
         return row, raw[5]
     if backend.family == "rocm":
-        learned = _learned(facts, release, "linux-x86_64")
-        if learned is not None and backend.name in learned.rocm:
-            return ({"releases": f"{release}-{release}", "backends": [backend.name],
-                     "arches": sorted(learned.rocm[backend.name])}, learned.source)
-        _, source = rocm_arches(backend, release)
-        if not source:
-            return None, None
-        rrows = _nearest([r for r in _ROCM_ROWS if source in r[2]], release)
+        rrows, source = _rocm_rows(backend, release, facts)
         if len(rrows) != 1:
             return None, None
         first, last, names, gfx, raw = rrows[0]

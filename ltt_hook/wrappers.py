@@ -272,7 +272,7 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
         _stop_on_page_problem(run, name)
         if name in run.chains:
             run.found[name] = result  # pip keeps this very list: later pages extend it in place
-        if result and name in data.BACKEND_BUILT and name in run.redirected:
+        if result and name in data.BACKEND_BUILT and name in run.redirected and "said" not in STATE.notes:
             chain = run.chains.get(name)
             served = chain.served if chain is not None else run.first_page_read(name)
             if served:  # pip-compile shows no INFO lines of pip's: say it as a warning there
