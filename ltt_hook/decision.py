@@ -66,7 +66,8 @@ class Decision:
     def __init__(self, channel: str, *, off: Optional[str] = None, machine: Optional[Machine] = None,
                  fixed: Optional[Tuple[Backend, ...]] = None, fixed_by: str = "", plan: Tuple[Backend, ...] = (),
                  releases: Tuple[str, ...] = (), expected: Optional[Tuple[str, Backend]] = None,
-                 notes: Tuple[str, ...] = (), warnings: Tuple[str, ...] = ()) -> None:
+                 notes: Tuple[str, ...] = (), warnings: Tuple[str, ...] = (),
+                 fallback: Optional[Tuple[str, str]] = None) -> None:
         self.channel = channel
         #: Why the hook is off (pip is plain pip); None when it is on.
         self.off = off
@@ -87,7 +88,7 @@ class Decision:
         #: The note "torch X exists for this machine only as a CPU build; choosing torch R+B"
         #: and R: the tables' expectation, which pip's one line repeats only when the index
         #: agrees (the newest admitted build found is of release R; :meth:`Run.what_happened`).
-        self.fallback: Optional[Tuple[str, str]] = None
+        self.fallback = fallback
         self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
         self._learned: Dict[Version, Facts] = {}
 
@@ -247,9 +248,10 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
 def _machine_decides(channel: str, machine: Machine, request: Request) -> Decision:
     plan: List[Backend] = []
     per_release: List[Tuple[str, Optional[Backend]]] = []
+    platform = platform_of(machine)
     if channel == "stable":
         releases = sorted((r for r in data.RELEASE_BACKENDS
-                           if python_fits(r, request.python, request.free_threaded, platform_of(machine))
+                           if python_fits(r, request.python, request.free_threaded, platform)
                            and admits_release(r, request.specifiers)),
                           key=Version, reverse=True)
         for release in releases:
@@ -258,7 +260,6 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
             per_release.append((release, best))
             if best is not None and best not in plan:
                 plan.append(best)
-        platform = platform_of(machine)
         candidates = sorted({b for r in releases for b in map(parse_backend, data.RELEASE_BACKENDS[r].split())
                              if published(b, Version(r), platform) is not False},
                             key=lambda b: b.rank, reverse=True)
@@ -288,7 +289,5 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
         expected = ("nightly" if channel == "nightly" else channel, plan[0])
     if expected is not None and not expected[1].is_gpu and (jetson := jetson_note(machine)):
         notes.append(jetson)  # a Jetson before Thor: why CPU, and where NVIDIA's builds are
-    decision = Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
-                        expected=expected, notes=tuple(notes))
-    decision.fallback = fallback
-    return decision
+    return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
+                    expected=expected, notes=tuple(notes), fallback=fallback)

@@ -223,12 +223,9 @@ def _label_of_torch(version: Version) -> Backend:
     label = backend_from_label(version.local)
     if label is not None:
         return label
-    from .detection import interpreter_arch, interpreter_system
+    from .selection import pypi_backend
 
-    flavour = data.PYPI_CUDA_FLAVOUR.get(f"{version.major}.{version.minor}")
-    if flavour and interpreter_system() == "Linux" and interpreter_arch() in ("x86_64", "AMD64"):
-        return parse_backend(flavour)
-    return parse_backend("cpu")
+    return pypi_backend(_release(version)) or parse_backend("cpu")
 
 
 def _release(version: Version) -> Version:

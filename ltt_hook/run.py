@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tupl
 
 from . import config as config_mod, data, detection
 from ._packaging import InvalidVersion, SpecifierSet, Version
-from .backends import Backend, backend_from_label, backend_from_url, parse_backend
+from .backends import Backend, backend_from_label, backend_from_url
 from .decision import Decision, Environment, Request, decide
 from .safety import note_once, stop
-from .selection import release_of, tables_know
+from .selection import pypi_backend, release_of, tables_know
 
 if TYPE_CHECKING:
     from .variants import Facts
@@ -407,10 +407,7 @@ class Run:
         release = release_of(project, version)
         if release is None:
             return None
-        if detection.interpreter_system() != "Linux" or detection.interpreter_arch() not in ("x86_64", "AMD64"):
-            return parse_backend("cpu")  # PyPI's torch is a CUDA build on Linux x86_64 only
-        flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}")
-        return parse_backend(flavour) if flavour else None
+        return pypi_backend(release)
 
     def serves(self, project: str) -> Any:
         """A test for a candidate found on a backend page: does it serve the request?"""

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional
 from . import data
 from ._packaging import InvalidVersion, Version
 from .backends import Backend, parse_backend
-from .detection import Gpu, Machine, intel_platform
+from .detection import Gpu, Machine, intel_platform, interpreter_arch, interpreter_system
 
 if TYPE_CHECKING:  # imported only when an index publishes facts for a release the tables lack
     from .variants import Facts
 
-__all__ = ["release_of", "incompatibility", "compatibility", "known_backends", "sort_key", "platform_of", "published",
-           "rocm_arches", "driver_minimum", "jetson_note", "judged_by", "tables_know"]
+__all__ = ["release_of", "pypi_backend", "incompatibility", "compatibility", "known_backends", "sort_key",
+           "platform_of", "published", "rocm_arches", "driver_minimum", "jetson_note", "judged_by", "tables_know"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -88,6 +88,16 @@ def _learned(facts: Optional[Facts], release: Optional[Version], platform: str) 
     if facts is None or release is None or platform != facts.platform or tables_know(release):
         return None
     return facts
+
+
+def pypi_backend(release: Version) -> Optional[Backend]:
+    """The backend of PyPI's unlabelled torch of ``release`` for this interpreter's platform: a
+    CUDA build on Linux x86_64 (:data:`~ltt_hook.data.PYPI_CUDA_FLAVOUR`; None for a release the
+    table lacks, a CUDA version nobody knows), a CPU build everywhere else."""
+    if interpreter_system() != "Linux" or interpreter_arch() not in ("x86_64", "AMD64"):
+        return parse_backend("cpu")
+    flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}")
+    return parse_backend(flavour) if flavour else None
 
 
 def release_of(project: str, version: Version) -> Optional[Version]:
