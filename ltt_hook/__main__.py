@@ -16,28 +16,47 @@ import json
 import os
 import sys
 from dataclasses import asdict
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from . import __version__, config as config_mod, data, detection, extensions
 from ._packaging import Version
 from .backends import parse_backend
+from .options import configured_settings
 from .selection import compatibility, incompatibility, judged_by
+
+if TYPE_CHECKING:
+    from .offer import Offer
 
 
 def newest_release() -> str:
     return max(data.RELEASE_BACKENDS, key=Version)
 
 
-def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]:
+def _offered_backends(offer: Optional[Offer], release: str) -> List[str]:
+    """The backends the index offers for torch ``release`` (best first), from its page."""
+    if offer is None:
+        return []
+    found = {b.backend for b in offer.builds if b.backend is not None
+             and f"{b.version.major}.{b.version.minor}" == release}
+    return [b.name for b in sorted(found, key=lambda b: b.rank, reverse=True)]
+
+
+def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[Offer] = None,
+           offer_note: str = "") -> Dict[str, Any]:
     """Everything ``python -m ltt_hook`` shows, as plain data: the decision of a plain
-    ``pip install torch`` on this machine (:func:`ltt_hook.exports.the_decision`)."""
+    ``pip install torch`` on this machine (:func:`ltt_hook.exports.the_decision`), from what the
+    index offers (``offer``) when it could be read."""
     from .exports import the_decision
 
-    decision = the_decision(cfg, machine)
+    decision = the_decision(cfg, machine, offer=offer)
     release = decision.expected[0] if decision.expected else newest_release()
+    offered = _offered_backends(offer, release)
+    newest_offered = max((Version(b.version.public) for b in offer.builds), default=None) if offer else None
+    newer = newest_offered is not None and Version(f"{newest_offered.major}.{newest_offered.minor}") > Version(
+        newest_release())
     backends: List[Dict[str, Any]] = []
-    if release in data.RELEASE_BACKENDS:
-        for name in data.RELEASE_BACKENDS[release].split():
+    if offered or release in data.RELEASE_BACKENDS:
+        for name in offered or data.RELEASE_BACKENDS[release].split():
             backend = parse_backend(name)
             reason = incompatibility(backend, Version(release), machine)
             why = compatibility(backend, Version(release), machine) if reason is None else None
@@ -72,6 +91,10 @@ def report(cfg: config_mod.Config, machine: detection.Machine) -> Dict[str, Any]
         "warnings": cfg.warnings,
         "off": decision.off,
         "newest_release": release,
+        "offered_backends": bool(offered),
+        "index": {"read": offer is not None, "how": offer_note,
+                  "newest_torch": str(newest_offered) if newest_offered else None,
+                  "newer_than_tables": newer, "tables_end_at": newest_release()},
         "backends": backends,
         "consulted_pages": [config_mod.redact(f"{cfg.channel_url}/{b.name}") for b in decision.plan],
         "notes": list(decision.warnings + decision.notes),
@@ -110,7 +133,9 @@ def render(info: Dict[str, Any]) -> str:
     for key, s in info["settings"].items():
         lines.append(f"  {key} = {s['value']}  ({s['from']})")
     lines += [f"  warning: {w}" for w in info["warnings"]]
-    lines += ["", f"Backends of torch {info['newest_release']}:"]
+    index = info.get("index") or {}
+    where = "as the index offers them" if info.get("offered_backends") else "by ltt-hook's tables"
+    lines += ["", f"Backends of torch {info['newest_release']} ({where}):"]
     for b in info["backends"]:
         verdict = f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"
         lines.append(f"  {b['backend']:<10} {verdict}")
@@ -118,6 +143,11 @@ def render(info: Dict[str, Any]) -> str:
             lines.append(f"  {'':<10} by {_row_text(b['row'])}; source: {b['source']}")
     c = info["choice"]
     lines.append("")
+    if index.get("how"):
+        lines.append(f"The index: {index['how']}.")
+    if index.get("newer_than_tables"):
+        lines.append(f"Note: the index holds torch {index['newest_torch']}, newer than ltt-hook's tables (they end "
+                     f"at {index['tables_end_at']}); its builds are judged by the nearest rows.")
     lines += [f"Note: {note}" for note in info["notes"]]
     if info["off"]:
         lines.append(f"ltt-hook is off ({info['off']}): pip is plain pip, and `pip install torch` takes "
@@ -148,11 +178,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     commands.add_parser("check", help="whether the installed torch fits this machine")
     args = parser.parse_args(argv)
     try:
-        cfg = config_mod.load()  # an override variable that does not parse is a ConfigError too
+        # pip's own option sources too (PIP_CPUONLY, [install] pytorch-computation-backend...),
+        # as in a pip run; an override variable that does not parse is a ConfigError too
+        cfg = config_mod.load(options=configured_settings())
         machine = detection.detect(overrides=cfg.overrides)
     except config_mod.ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
+    offer, offer_note = (exports.read_offer(cfg) if args.command in (None, "index-url", "pip-conf")
+                         and not cfg.disable else (None, ""))
     if args.command in ("index-url", "requirements", "pip-conf"):
         from .exports import HookOff, _on
 
@@ -162,9 +196,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"ERROR: {exc}; nothing to export.", file=sys.stderr)
             return 1
     if args.command == "index-url":
-        print(config_mod.redact(exports.index_url(cfg, machine)))
+        print(config_mod.redact(exports.index_url(cfg, machine, offer)))
     elif args.command == "pip-conf":
-        print(exports.pip_conf(cfg, machine), end="")
+        print(exports.pip_conf(cfg, machine, offer), end="")
     elif args.command == "requirements":
         try:
             text = exports.requirements(cfg, args.projects)
@@ -182,7 +216,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("\n".join(lines + extension_lines))
         return 0 if fits and extensions_fit else 1
     else:
-        info = report(cfg, machine)
+        info = report(cfg, machine, offer, offer_note)
         print(json.dumps(info, indent=2) if args.json else render(info))
     return 0
 

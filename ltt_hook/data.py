@@ -95,10 +95,14 @@ CUDA_DRIVER_MINIMUM = (
 #: and ``release/release_versions.sh`` at each release; the previous-versions page
 #: (pytorch/pytorch.github.io ``_get_started/previous-versions.md``). XPU from 2.5: PyTorch
 #: "Getting Started on Intel GPU" (docs.pytorch.org ``notes/get_start_xpu``, 2.5 edition).
-#: 2.14 as of its release candidate.
 #: cu129 in 2.10/2.11 ("limited release", Linux only; removed for 2.12 by pytorch/test-infra
-#: PR #7652 and pytorch/pytorch PR #179155) and cu134 in 2.14 (test-infra
-#: ``CUDA_ARCHES_NO_WINDOWS``; in the test channel, inferred for the final release).
+#: PR #7652 and pytorch/pytorch PR #179155) and back in 2.13, Linux only (googlecolab/colabtools#6053).
+#: 2.14 has no cu134: CUDA 13.4 was removed from release/2.14 (pytorch/pytorch#194374,
+#: pytorch/test-infra#8601). 2.15 ships no CUDA 12.x (dev-discuss notice of 2026-09-04, quoted in
+#: Comfy-Org/ComfyUI#16438; RFC pytorch/pytorch#190385); its cu134 (Linux only) and its ROCm pair
+#: are inferred from the 2.15 test channel. These rows only judge and order: which pages exist is
+#: read from the index (``ltt_hook/offer.py``), so a row that is wrong in either direction costs a
+#: page read, not a wrong build.
 RELEASE_BACKENDS = {
     "1.8": "cpu cu101 cu102 cu111 rocm3.10 rocm4.0.1",
     "1.9": "cpu cu102 cu111 rocm4.0.1 rocm4.1 rocm4.2",
@@ -119,8 +123,9 @@ RELEASE_BACKENDS = {
     "2.10": "cpu cu126 cu128 cu129 cu130 rocm7.0 rocm7.1 xpu",
     "2.11": "cpu cu126 cu128 cu129 cu130 rocm7.1 rocm7.2 xpu",
     "2.12": "cpu cu126 cu130 cu132 rocm7.1 rocm7.2 xpu",
-    "2.13": "cpu cu126 cu130 cu132 rocm7.1 rocm7.2 xpu",
-    "2.14": "cpu cu126 cu130 cu132 cu134 rocm7.2 rocm7.14 xpu",
+    "2.13": "cpu cu126 cu129 cu130 cu132 rocm7.1 rocm7.2 xpu",
+    "2.14": "cpu cu126 cu130 cu132 rocm7.2 rocm7.14 xpu",
+    "2.15": "cpu cu130 cu132 cu134 rocm7.2 rocm7.14 xpu",
 }
 
 #: Python versions (minor, inclusive range) with wheels per torch release; pages of releases
@@ -140,7 +145,7 @@ RELEASE_PYTHONS = {
     "1.13": "3.7 3.10", "2.0": "3.8 3.11", "2.1": "3.8 3.11", "2.2": "3.8 3.12", "2.3": "3.8 3.12",
     "2.4": "3.8 3.12", "2.5": "3.9 3.13", "2.6": "3.9 3.13", "2.7": "3.9 3.13", "2.8": "3.9 3.13",
     "2.9": "3.10 3.14", "2.10": "3.10 3.14", "2.11": "3.10 3.14", "2.12": "3.10 3.14",
-    "2.13": "3.10 3.14", "2.14": "3.10 3.14",
+    "2.13": "3.10 3.14", "2.14": "3.10 3.14", "2.15": "3.10 3.14",
 }
 
 #: Where a release's Pythons differ by platform from :data:`RELEASE_PYTHONS`: (release,
@@ -160,18 +165,28 @@ PRERELEASE_BACKENDS = {
     "nightly": "cpu cu126 cu130 cu132 cu134 rocm7.2 rocm7.14 xpu",
 }
 
-#: The CUDA build behind PyPI's unlabelled Linux x86_64 torch wheel, per release; used to
-#: judge an unlabelled torch wheel found outside the PyTorch index (for example in a
-#: find-links folder). Source: pytorch/test-infra
-#: ``tools/scripts/generate_binary_build_matrix.py`` (``STABLE_CUDA_VERSIONS``) from 2.7;
-#: astral-sh/uv ``docs/guides/integration/pytorch.md`` ("targeting CUDA 13.0, as of PyTorch
-#: 2.11.0"); older releases from the sources of RELEASE_BACKENDS; 2.5/2.6 inferred.
+#: The CUDA build behind PyPI's unlabelled torch wheel, per release and Linux CPU architecture;
+#: used to judge an unlabelled torch *wheel* found outside the PyTorch index (a find-links
+#: folder). An *installed* torch is read from its own files instead (:mod:`ltt_hook.installed`).
+#: PyPI's torch is a CPU build on every other platform, and on Linux aarch64 up to 2.10.
+#: Sources: the registry's own metadata of each wheel, read with
+#: ``pip install --dry-run --report --platform manylinux_2_28_<arch> torch==X`` (``requires_dist``):
+#: 2.10.0 pins ``nvidia-cuda-runtime-cu12==12.8.90; platform_machine == "x86_64"``, 2.11.0-2.14.1
+#: ``cuda-toolkit[...]==13.0.x; platform_system == "Linux"`` (no machine marker: aarch64 too) and
+#: 2.15.0 ``cuda-toolkit[...]==13.2.2``. Before 2.10: pytorch/test-infra
+#: ``tools/scripts/generate_binary_build_matrix.py`` (``STABLE_CUDA_VERSIONS``) from 2.7; older
+#: releases from the sources of RELEASE_BACKENDS; 2.5/2.6 inferred.
 PYPI_CUDA_FLAVOUR = {
     "1.8": "cu102", "1.9": "cu102", "1.10": "cu102", "1.11": "cu102", "1.12": "cu102",
     "1.13": "cu117", "2.0": "cu117", "2.1": "cu121", "2.2": "cu121", "2.3": "cu121",
     "2.4": "cu121", "2.5": "cu124", "2.6": "cu124", "2.7": "cu126", "2.8": "cu128",
     "2.9": "cu128", "2.10": "cu128", "2.11": "cu130", "2.12": "cu130", "2.13": "cu130",
-    "2.14": "cu130",
+    "2.14": "cu130", "2.15": "cu132",
+}
+#: PyPI's Linux aarch64 torch: a CUDA build from 2.11 on (same source: the registry's metadata of
+#: the ``manylinux_2_28_aarch64`` wheels); a CPU build before.
+PYPI_CUDA_FLAVOUR_AARCH64 = {
+    "2.11": "cu130", "2.12": "cu130", "2.13": "cu130", "2.14": "cu130", "2.15": "cu132",
 }
 
 #: Platforms PyTorch builds wheels for, as ``<os>-<cpu>``: the OS from ``platform.system()``
@@ -192,8 +207,7 @@ PLATFORMS = ("linux-x86_64", "linux-aarch64", "windows-x86_64")
 #:   from 2.7 on, cu128 first (pytorch/pytorch RELEASE.md); which other CUDA backends each
 #:   later release has for aarch64 is inferred
 #:   (its Linux CUDA backends; a page without aarch64 wheels hands over to the next one).
-#:   No ROCm or XPU builds for aarch64. PyPI's aarch64 torch is a CPU build (pytorch/pytorch
-#:   issues #160162, #168065).
+#:   No ROCm or XPU builds for aarch64. PyPI's aarch64 torch: :data:`PYPI_CUDA_FLAVOUR_AARCH64`.
 PLATFORM_BACKENDS = {
     "windows-x86_64": {
         "1.8": "cpu cu101 cu102 cu111",
@@ -217,6 +231,7 @@ PLATFORM_BACKENDS = {
         "2.12": "cpu cu126 cu130 cu132 xpu",
         "2.13": "cpu cu126 cu130 cu132 xpu",
         "2.14": "cpu cu126 cu130 cu132 xpu",
+        "2.15": "cpu cu130 cu132 xpu",
     },
     "linux-aarch64": {
         "1.8": "cpu", "1.9": "cpu", "1.10": "cpu", "1.11": "cpu", "1.12": "cpu", "1.13": "cpu",
@@ -229,7 +244,8 @@ PLATFORM_BACKENDS = {
         "2.11": "cpu cu126 cu128 cu129 cu130",
         "2.12": "cpu cu126 cu130 cu132",
         "2.13": "cpu cu126 cu130 cu132",
-        "2.14": "cpu cu126 cu130 cu132 cu134",
+        "2.14": "cpu cu126 cu130 cu132",
+        "2.15": "cpu cu130 cu132 cu134",
     },
 }
 
@@ -275,22 +291,22 @@ CUDA_ARCHES = (
     ("2.10", "2.10", "linux-x86_64", "cu129", "7.0 7.5 8.0 8.6 9.0 10.0 12.0",
      "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only); "
      "list inferred from cu128 of the same release, no PTX claimed"),
-    ("2.11", "2.11", "linux-x86_64", "cu129", "7.5 8.0 8.6 9.0 10.0 12.0",
-     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only); "
-     "list inferred from cu128 of the same release, no PTX claimed"),
+    ("2.11", "2.13", "linux-x86_64", "cu129", "7.5 8.0 8.6 9.0 10.0 12.0",
+     "pytorch/test-infra PR #7652 (cu129 in 2.10/2.11, Linux only), googlecolab/colabtools#6053 (cu129 "
+     "back in 2.13); list inferred from cu128 of 2.11, no PTX claimed"),
     ("2.9", "2.10", "linux-x86_64", "cu130", "7.5 8.0 8.6 9.0 10.0 12.0+PTX",
      "PyTorch's torch-2.9.0/2.10.0-variants.json (whl/variant/; sm_arch 120_virtual; "
      "copies in wheelnext/variant-repack)"),
-    ("2.11", "2.14", "linux-x86_64", "cu130 cu132 cu134", "7.5 8.0 8.6 9.0 10.0 12.0",
+    ("2.11", "2.15", "linux-x86_64", "cu130 cu132 cu134", "7.5 8.0 8.6 9.0 10.0 12.0",
      "pytorch/pytorch PR #175567 (\"[release-only] Remove +ptx from cuda 13.0\") and PR #188914 "
-     "(release wheels never have PTX; 2.13.0 x86 had it by accident, not claimed); cu134 in 2.14 "
-     "Linux only (CUDA_ARCHES_NO_WINDOWS), list inferred from cu130/cu132"),
+     "(release wheels never have PTX; 2.13.0 x86 had it by accident, not claimed); RELEASE.md CUDA "
+     "support matrix after PR #197555 (2.12-2.14); cu134 (2.15, Linux only) and 2.15 inferred"),
     # ---- Windows
     ("2.6", "2.14", "windows-x86_64", "cu126", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0",
      "pytorch/pytorch .ci/pytorch/windows/cuda126.bat (the Windows build keeps sm_61)"),
     ("2.7", "2.7", "windows-x86_64", "cu128", "5.0 6.0 6.1 7.0 7.5 8.0 8.6 9.0 10.0 12.0",
      "pytorch/pytorch .ci/pytorch/windows/cuda128.bat (2.7: sm_50-sm_120); no PTX claimed"),
-    ("2.9", "2.14", "windows-x86_64", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0",
+    ("2.9", "2.15", "windows-x86_64", "cu130 cu132", "7.5 8.0 8.6 9.0 10.0 12.0",
      "pytorch/pytorch cuda_config.bat (CUDA 13 Windows builds carry no PTX)"),
     # ---- Linux aarch64 (SBSA: GH200, GB200/GB300, GB10, Jetson Thor); no PTX claimed. Jetson
     # Orin (sm_87) is not supported by these wheels although 8.0 code would run on it by the
@@ -302,7 +318,7 @@ CUDA_ARCHES = (
     ("2.7", "2.11", "linux-aarch64", "cu128 cu129", "8.0 9.0 10.0 12.0",
      "pytorch/pytorch .ci/aarch64_linux build_env_setup.py (TORCH_CUDA_ARCH_LIST of the aarch64 "
      "CUDA builds) and RELEASE.md"),
-    ("2.9", "2.14", "linux-aarch64", "cu130 cu132 cu134", "8.0 9.0 10.0 11.0 12.0",
+    ("2.9", "2.15", "linux-aarch64", "cu130 cu132 cu134", "8.0 9.0 10.0 11.0 12.0",
      "pytorch/pytorch .ci/aarch64_linux build_env_setup.py (TORCH_CUDA_ARCH_LIST of the aarch64 "
      "CUDA builds; Thor's sm_110 from CUDA 13) and RELEASE.md"),
 )
@@ -371,10 +387,10 @@ ROCM_ARCHES = (
      "gfx1200 gfx1201",
      "pytorch/pytorch PR #167299 (gfx1150, gfx1151, gfx950 unconditional; the 2.10 variants.json "
      "lists them); rocm7.1 in 2.12 and rocm7.2 in 2.11-2.12 inferred"),
-    ("2.13", "2.14", "rocm7.1 rocm7.2",
+    ("2.13", "2.15", "rocm7.1 rocm7.2",
      "gfx900 gfx906 gfx908 gfx90a gfx942 gfx950 gfx1030 gfx1100 gfx1101 gfx1102 gfx1103 gfx1150 "
      "gfx1151 gfx1200 gfx1201",
-     "pytorch/pytorch PR #179653 (gfx1103 joins the wheel list, April 2026; inferred)"),
+     "pytorch/pytorch PR #179653 (gfx1103 joins the wheel list, April 2026; inferred); 2.15 inferred"),
 )
 
 #: Intel GPUs that PyTorch's XPU builds support, as PCI device ids (vendor 0x8086) per

@@ -25,9 +25,10 @@ from .detection import Machine
 from .selection import incompatibility, jetson_note, known_backends, platform_of, published, release_of
 
 if TYPE_CHECKING:
+    from .offer import Offer
     from .variants import Facts
 
-__all__ = ["Request", "Environment", "Decision", "decide", "admits_release", "python_fits"]
+__all__ = ["Request", "Environment", "Decision", "decide", "admits_release", "python_fits", "installed_misfit"]
 
 CPU = parse_backend("cpu")
 
@@ -58,6 +59,11 @@ class Environment(NamedTuple):
     torch: Optional[Version] = None
     #: Whether the run may keep it (pip install without --ignore-installed/--target/eager).
     keeps_installed: bool = False
+    #: The backend the installed torch's own files name (:mod:`ltt_hook.installed`); None: its
+    #: version's label alone says.
+    torch_backend: Optional[Backend] = None
+    #: Where that was read (``its metadata: cuda-toolkit==13.0.3``).
+    torch_evidence: str = ""
 
 
 class Decision:
@@ -67,7 +73,7 @@ class Decision:
                  fixed: Optional[Tuple[Backend, ...]] = None, fixed_by: str = "", plan: Tuple[Backend, ...] = (),
                  releases: Tuple[str, ...] = (), expected: Optional[Tuple[str, Backend]] = None,
                  notes: Tuple[str, ...] = (), warnings: Tuple[str, ...] = (),
-                 fallback: Optional[Tuple[str, str]] = None) -> None:
+                 fallback: Optional[Tuple[str, str]] = None, learned: Optional[Mapping[Version, Facts]] = None) -> None:
         self.channel = channel
         #: Why the hook is off (pip is plain pip); None when it is on.
         self.off = off
@@ -89,8 +95,11 @@ class Decision:
         #: and R: the tables' expectation, which pip's one line repeats only when the index
         #: agrees (the newest admitted build found is of release R; :meth:`Run.what_happened`).
         self.fallback = fallback
+        #: Whether what the index offers (not only the tables) gave ``expected``.
+        self.offered = False
         self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
-        self._learned: Dict[Version, Facts] = {}
+        #: What the index's variants files say of releases the tables lack (:meth:`learn`).
+        self._learned: Dict[Version, Facts] = dict(learned or {})
 
     def __repr__(self) -> str:
         return (f"Decision(channel={self.channel!r}, off={self.off!r}, fixed={self.fixed!r}, "
@@ -193,7 +202,34 @@ def _best(backends: Sequence[Backend], release: Optional[Version], machine: Mach
     return max(fitting, key=lambda b: b.rank) if fitting else None
 
 
-def _fixed(settings: Config, request: Request, environment: Environment) -> Tuple[Optional[Tuple[Backend, ...]], str]:
+def _offered(offer: Optional[Offer], request: Request) -> List[Tuple[Version, Backend]]:
+    """The (release, backend) pairs the index offers that the request admits: the offered
+    project's own specifiers, and the releases its other specifiers allow."""
+    if offer is None:
+        return []
+    specs = request.specifiers.get(offer.project, ())
+    pairs = set()
+    for build in offer.builds:
+        release = release_of(offer.project, build.version)
+        if release is None or build.backend is None:
+            continue
+        if all(spec.contains(build.version, prereleases=True) for spec in specs) \
+                and admits_release(str(release), request.specifiers):
+            pairs.add((release, build.backend))
+    return sorted(pairs, key=lambda p: (p[0], p[1].rank), reverse=True)
+
+
+def _installed(environment: Environment) -> Optional[Backend]:
+    torch = environment.torch
+    if torch is None:
+        return None
+    from .backends import backend_from_label
+
+    return environment.torch_backend or backend_from_label(torch.local)
+
+
+def _fixed(settings: Config, request: Request, environment: Environment, machine: Optional[Machine],
+           offer: Optional[Offer]) -> Tuple[Optional[Tuple[Backend, ...]], str]:
     """What fixes the backend, in order: an explicit +label pin, the user's PyTorch index URL,
     the configured backend, the installed torch that this run keeps."""
     if request.pins:
@@ -202,27 +238,41 @@ def _fixed(settings: Config, request: Request, environment: Environment) -> Tupl
         return tuple(sorted(request.index_backends, key=lambda b: b.rank, reverse=True)), "your PyTorch index URL"
     if settings.backends is not None:
         return settings.backends, settings.origins["backend"]
-    from .backends import backend_from_label
-
-    installed = environment.torch
-    if installed is not None and environment.keeps_installed and "torch" not in request.requested:
-        label = backend_from_label(installed.local)
-        release = f"{installed.major}.{installed.minor}"
-        # The run keeps this torch when the newest release the request admits is its own
-        # (``torchvision==0.20.1`` with torch 2.5.1 installed); otherwise pip replaces torch
-        # and the machine chooses for both.
-        admitted = [r for r in data.RELEASE_BACKENDS if admits_release(r, request.specifiers)]
-        if label is not None and admitted and max(admitted, key=Version) == release:
-            return (label,), f"the installed torch (+{label})"
+    installed, backend = environment.torch, _installed(environment)
+    if installed is not None and backend is not None and environment.keeps_installed \
+            and "torch" not in request.requested:
+        release = Version(f"{installed.major}.{installed.minor}")
+        # The run keeps this torch unless the release this machine would take is newer (then pip
+        # replaces torch and the machine chooses for both). What exists is the index's offer when
+        # it was read, else the tables'.
+        offered = _offered(offer, request)
+        if offered and machine is not None:
+            runnable = [p for p in offered if incompatibility(p[1], p[0], machine) is None]
+            newest = max(runnable, key=_preference)[0] if runnable else max(p[0] for p in offered)
+        else:
+            admitted = [Version(r) for r in data.RELEASE_BACKENDS if admits_release(r, request.specifiers)]
+            newest = max(admitted) if admitted else release
+        if newest <= release:
+            evidence = environment.torch_evidence or f"its +{installed.local} label"
+            return (backend,), f"the installed torch {installed} ({backend.name}: {evidence})"
     return None, ""
 
 
-def decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment) -> Decision:
-    """The decision for one pip run (or one report)."""
+def _preference(pair: Tuple[Version, Backend]) -> Tuple[bool, Version, Tuple[int, Tuple[int, ...]]]:
+    """GPU builds first, then the newest release, then the most capable backend."""
+    return (pair[1].is_gpu, pair[0], pair[1].rank)
+
+
+def decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment,
+           offer: Optional[Offer] = None, learned: Optional[Mapping[Version, Facts]] = None) -> Decision:
+    """The decision for one pip run (or one report). ``offer``: what the index's page of the
+    project looked up first holds (:mod:`ltt_hook.offer`); None when it was not read.
+    ``learned``: what the index's variants files say of the offered releases the tables lack
+    (:mod:`ltt_hook.variants`)."""
     channel = settings.channel
     if settings.disable:
         return Decision(channel, off=f"{settings.origins['disable']} turns ltt-hook off")
-    fixed, fixed_by = _fixed(settings, request, environment)
+    fixed, fixed_by = _fixed(settings, request, environment, machine, offer)
     if fixed is not None:
         notes: List[str] = []
         # On a Jetson whose index is not PyTorch's own (NVIDIA's Jetson index, as its note advises),
@@ -234,20 +284,66 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
             if reasons and len(reasons) == len(fixed):
                 notes.append(f"ltt-hook: {fixed_by} asks for {','.join(b.name for b in fixed)}, which this "
                              f"machine cannot run: {'; '.join(reasons)}; installing it as asked.")
-        return Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
-                        expected=(max(data.RELEASE_BACKENDS, key=Version), fixed[0]), warnings=tuple(notes))
+        release = max(data.RELEASE_BACKENDS, key=Version)
+        offered_here = [r for r, b in _offered(offer, request) if b in fixed]
+        if offered_here:  # the newest release the index offers for the backends fixed
+            release = f"{max(offered_here).major}.{max(offered_here).minor}"
+        installed = environment.torch
+        if installed is not None and fixed_by.startswith("the installed torch"):
+            release = f"{installed.major}.{installed.minor}"
+            if machine is not None and not request.cross_target:
+                notes += _installed_misfit(installed, fixed[0], machine)
+        decision = Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
+                            expected=(release, fixed[0]), warnings=tuple(notes))
+        decision.offered = bool(offered_here)
+        return decision
     if request.cross_target:
         note = ("--platform targets another machine, which ltt-hook cannot probe; set "
                 "LTT_PYTORCH_COMPUTATION_BACKEND (or --pytorch-computation-backend) to choose its backend")
         return Decision(channel, fixed=(CPU,), fixed_by="--platform", plan=(CPU,),
                         expected=(max(data.RELEASE_BACKENDS, key=Version), CPU), notes=(note,))
     assert machine is not None
-    return _machine_decides(channel, machine, request)
+    return _machine_decides(channel, machine, request, offer, learned or {})
 
 
-def _machine_decides(channel: str, machine: Machine, request: Request) -> Decision:
+def installed_misfit(backend: Backend, release: Version, machine: Machine) -> Optional[str]:
+    """Why an installed torch built for ``backend`` does not fit ``machine``; None when it does.
+    The one rule behind pip's line about a kept torch and ``python -m ltt_hook check``."""
+    problem = incompatibility(backend, release, machine)
+    if problem:
+        return f"it cannot use this machine: {problem}"
+    if not backend.is_gpu and any(incompatibility(b, release, machine) is None
+                                  for b in map(parse_backend, data.RELEASE_BACKENDS.get(
+                                      f"{release.major}.{release.minor}", "").split()) if b.is_gpu):
+        return "it is a CPU build on a machine whose GPU PyTorch can use"
+    return None
+
+
+def _installed_misfit(installed: Version, backend: Backend, machine: Machine) -> List[str]:
+    why = installed_misfit(backend, Version(f"{installed.major}.{installed.minor}"), machine)
+    if why is None:
+        return []
+    return [f"ltt-hook: the installed torch {installed} is a {backend.name} build, and {why}; its companions "
+            f"follow it. To replace it with this machine's build: python -m pip install --force-reinstall "
+            f"torch=={installed.public} (with the companions you use)."]
+
+
+def _machine_decides(channel: str, machine: Machine, request: Request, offer: Optional[Offer] = None,
+                     learned: Optional[Mapping[Version, Facts]] = None) -> Decision:
+    learned = learned or {}
+    offered = _offered(offer, request)
+    if offered:
+        offer_plan, offer_releases = _plan_from_offer(offered, machine, learned)
+        seen = [r for r, _ in offer_releases]
+        if channel == "stable":  # the tables' releases too: a cap found later may admit one
+            seen = sorted(set(seen) | {r for r in data.RELEASE_BACKENDS if admits_release(r, request.specifiers)},
+                          key=Version, reverse=True)
+        decision = _decision(channel, machine, offer_plan, offer_releases, seen, learned)
+        decision.offered = True
+        return decision
     plan: List[Backend] = []
     per_release: List[Tuple[str, Optional[Backend]]] = []
+    releases: List[str] = []
     platform = platform_of(machine)
     if channel == "stable":
         releases = sorted((r for r in data.RELEASE_BACKENDS
@@ -264,7 +360,6 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
                              if published(b, Version(r), platform) is not False},
                             key=lambda b: b.rank, reverse=True)
     else:
-        releases = []
         candidates = known_backends(channel)
     # Then every other backend this machine can run, best first: the index may lack a page
     # the tables expect (a nightly day, a partial mirror).
@@ -273,10 +368,33 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
             plan.append(backend)
     if CPU not in plan:
         plan.append(CPU)
+    return _decision(channel, machine, plan, per_release if channel == "stable" else [], releases)
+
+
+def _plan_from_offer(offered: Sequence[Tuple[Version, Backend]], machine: Machine,
+                     learned: Mapping[Version, Facts]) -> Tuple[List[Backend], List[Tuple[str, Optional[Backend]]]]:
+    """The pages to read from what the index offers: per release (newest first), the best GPU
+    backend it offers that this machine runs, then ``cpu``; and that choice per release."""
+    plan: List[Backend] = []
+    per_release: List[Tuple[str, Optional[Backend]]] = []
+    for release in sorted({p[0] for p in offered}, reverse=True):
+        facts = learned.get(release)
+        runnable = [b for r, b in offered
+                    if r == release and b.is_gpu and incompatibility(b, r, machine, facts) is None]
+        best = max(runnable, key=lambda b: b.rank) if runnable else None
+        per_release.append((str(release), best))
+        if best is not None and best not in plan:
+            plan.append(best)
+    return plan + [CPU], per_release
+
+
+def _decision(channel: str, machine: Machine, plan: List[Backend], per_release: List[Tuple[str, Optional[Backend]]],
+              releases: List[str], learned: Optional[Mapping[Version, Facts]] = None) -> Decision:
+    """The machine's decision from its plan and its choice per release (newest first)."""
     expected: Optional[Tuple[str, Backend]] = None
     notes: List[str] = []
     fallback: Optional[Tuple[str, str]] = None
-    if per_release:
+    if per_release and channel == "stable":
         gpu = [(r, b) for r, b in per_release if b is not None]
         expected = gpu[0] if gpu else (per_release[0][0], CPU)
         newest = per_release[0][0]
@@ -290,4 +408,4 @@ def _machine_decides(channel: str, machine: Machine, request: Request) -> Decisi
     if expected is not None and not expected[1].is_gpu and (jetson := jetson_note(machine)):
         notes.append(jetson)  # a Jetson before Thor: why CPU, and where NVIDIA's builds are
     return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
-                    expected=expected, notes=tuple(notes), fallback=fallback)
+                    expected=expected, notes=tuple(notes), fallback=fallback, learned=learned)

@@ -11,24 +11,54 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from typing import List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from . import config as config_mod, data
 from ._packaging import SpecifierSet, Version, canonicalize_name
 from .backends import Backend, backend_from_label, parse_backend
-from .decision import Decision, Environment, Request, decide
+from .decision import Decision, Environment, Request, decide, installed_misfit
 from .detection import Machine
-from .selection import incompatibility, release_of
+from .selection import release_of
+
+if TYPE_CHECKING:
+    from .offer import Offer
 
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 
 
-def the_decision(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Decision:
-    """What ``pip install torch`` (``torch==release.*`` when given) would decide now."""
+def the_decision(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None,
+                 offer: Optional[Offer] = None) -> Decision:
+    """What ``pip install torch`` (``torch==release.*`` when given) would decide now, from what
+    the index offers (``offer``, :func:`read_offer`) where it was read."""
     specifiers = {"torch": (SpecifierSet(f"=={release.major}.{release.minor}.*"),)} if release else {}
     request = Request(requested=frozenset({"torch"}), specifiers=specifiers, python=sys.version_info[:2],
                       free_threaded=bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
-    return decide(cfg, machine, request, Environment())
+    return decide(cfg, machine, request, Environment(), offer)
+
+
+def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional[Offer], str]:
+    """What the configured index offers of ``project`` for this interpreter (its channel page,
+    one request through pip's session), and a word on how it went: (None, why) when it could
+    not be read."""
+    from packaging.tags import sys_tags
+    from pip._internal.network.session import PipSession
+
+    from . import offer as offer_mod
+    from .run import fetch, index_page_problem, network_cause
+
+    url = f"{cfg.channel_url}/{project}/"
+    try:
+        with PipSession(retries=0) as session:
+            session.timeout = 15
+            body = fetch(session, url, "text/html")
+    except Exception as exc:
+        why = str(exc) if "HTTP" in str(exc) else network_cause(exc)
+        return None, f"{config_mod.redact(url)} could not be read ({why})"
+    problem = index_page_problem(body)
+    if problem:
+        return None, f"{config_mod.redact(url)}: {problem}"
+    found = offer_mod.read_offer(project, url, body, frozenset(str(t) for t in sys_tags()))
+    return found, f"read from {config_mod.redact(url)}"
 
 
 def best_backend(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Backend:
@@ -41,20 +71,20 @@ class HookOff(RuntimeError):
     """ltt-hook is switched off: pip is plain pip, and exports would not describe it."""
 
 
-def _on(cfg: config_mod.Config, machine: Machine) -> Decision:
-    decision = the_decision(cfg, machine)
+def _on(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> Decision:
+    decision = the_decision(cfg, machine, offer=offer)
     if decision.off:
         raise HookOff(f"ltt-hook is off ({decision.off}): a plain `pip install torch` takes torch from "
                       "your own indexes (on PyPI, its default CUDA build)")
     return decision
 
 
-def index_url(cfg: config_mod.Config, machine: Machine) -> str:
-    return _on(cfg, machine).index_url(cfg.channel_url) or f"{cfg.channel_url}/cpu"
+def index_url(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
+    return _on(cfg, machine, offer).index_url(cfg.channel_url) or f"{cfg.channel_url}/cpu"
 
 
-def pip_conf(cfg: config_mod.Config, machine: Machine) -> str:
-    expected = _on(cfg, machine).expected
+def pip_conf(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
+    expected = _on(cfg, machine, offer).expected
     backend = expected[1].name if expected else "cpu"
     gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
     driver = f", NVIDIA driver {machine.nvidia_driver}" if machine.nvidia_driver else ""
@@ -114,32 +144,32 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
 
 
 def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
-    """Whether the installed PyTorch packages fit this machine; lines to print."""
+    """Whether the installed PyTorch packages fit this machine; lines to print. The installed
+    torch says what it is from its own files (:mod:`ltt_hook.installed`), and one rule judges
+    it (:func:`ltt_hook.decision.installed_misfit`), as pip's line about a kept torch does."""
+    from .installed import read_installed
+
+    build = read_installed("torch")
+    if build is None:
+        return True, ["torch is not installed."]
     installed = {}
-    for name in sorted(data.BACKEND_BUILT):
+    for name in sorted(data.BACKEND_BUILT - {"torch"}):
         try:
             installed[name] = Version(importlib.metadata.version(name))
         except Exception:
             continue
-    if "torch" not in installed:
-        return True, ["torch is not installed."]
     off = the_decision(cfg, machine).off
-    torch = installed["torch"]
+    torch = build.version
     release = release_of("torch", torch)
-    label = backend_from_label(torch.local)
-    if label is None:  # PyPI's unlabelled build
-        flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}") if release else None
-        label = parse_backend(flavour) if flavour and machine.system == "Linux" else parse_backend("cpu")
+    label = build.backend or parse_backend("cpu")
     best = best_backend(cfg, machine, release)
-    lines = [f"torch {torch} is installed (built for {label.name}); this machine's best build of torch "
-             f"{torch.public} is +{best.name}."]
-    problem = incompatibility(label, release, machine)
-    fits = problem is None and not (best.is_gpu and not label.is_gpu)
-    if problem:
-        lines.append(f"It cannot use this machine: {problem}.")
-    elif not fits:
-        lines.append("It is a CPU build on a machine whose GPU PyTorch can use.")
-    others = [f"{n}=={v.public}" for n, v in installed.items() if n != "torch"]
+    lines = [f"torch {torch} is installed (built for {label.name}; {build.evidence}); this machine's best build "
+             f"of torch {torch.public} is +{best.name}."]
+    why = installed_misfit(label, release, machine) if release is not None else None
+    fits = why is None
+    if why:
+        lines.append(f"{why[0].upper()}{why[1:]}.")
+    others = [f"{n}=={v.public}" for n, v in installed.items()]
     if not fits and off:
         lines.append(f"ltt-hook is off ({off}), so pip would not apply it; fix: " + " ".join(
             [f"{os.path.basename(sys.executable)} -m pip install --force-reinstall --index-url",

@@ -31,6 +31,7 @@ from .backends import Backend, backend_from_label, parse_backend
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
+    from .installed import InstalledBuild
     from .run import Run
 
 __all__ = ["SOURCES", "Source", "Target", "parse_extensions", "parse_mirrors", "sources", "source_for",
@@ -212,20 +213,29 @@ class Target:
 
 
 def installed_torch() -> Optional[Version]:
-    try:
-        return Version(importlib.metadata.version("torch"))
-    except Exception:
-        return None
+    build = installed_build()
+    return build.version if build is not None else None
+
+
+def installed_build() -> Optional[InstalledBuild]:
+    """The installed torch and the backend its own files name (:mod:`ltt_hook.installed`)."""
+    from .installed import read_installed
+
+    return read_installed("torch")
 
 
 def _label_of_torch(version: Version) -> Backend:
-    """An installed torch's backend: its label, else (PyPI's unlabelled build) PyPI's flavour."""
+    """A torch wheel's backend: its label, else (PyPI's unlabelled build) PyPI's flavour."""
     label = backend_from_label(version.local)
     if label is not None:
         return label
     from .selection import pypi_backend
 
     return pypi_backend(_release(version)) or parse_backend("cpu")
+
+
+def _backend_of(build: InstalledBuild) -> Backend:
+    return build.backend or _label_of_torch(build.version)
 
 
 def _release(version: Version) -> Version:
@@ -249,7 +259,8 @@ def _newest_release(specifiers: Mapping[str, Sequence[Any]], backend: Backend) -
     return Version(max(pool, key=Version)) if pool else None
 
 
-def _from_decision(decision: Any, specifiers: Mapping[str, Sequence[Any]], why: str) -> Optional[Target]:
+def _from_decision(decision: Any, specifiers: Mapping[str, Sequence[Any]], why: str,
+                   offer: Any = None) -> Optional[Target]:
     if decision.off or decision.expected is None:
         return None
     release_text, backend = decision.expected
@@ -257,31 +268,55 @@ def _from_decision(decision: Any, specifiers: Mapping[str, Sequence[Any]], why: 
         release = Version(release_text)
     except InvalidVersion:  # nightly/test: no publisher builds for those
         return None
-    if decision.fixed is not None:
-        found = _newest_release(specifiers, backend)
+    if decision.fixed is not None and not decision.offered:
+        found = _newest_offered(offer, specifiers, backend) or _newest_release(specifiers, backend)
         if found is None:
             return None
         release = found
     return Target(release, backend, why)
 
 
+def _newest_offered(offer: Any, specifiers: Mapping[str, Sequence[Any]], backend: Backend) -> Optional[Version]:
+    """The newest torch release the index offers with ``backend`` builds (``offer``, read by the run)."""
+    if offer is None:
+        return None
+    public = _public(specifiers).get("torch", ())
+    found = [_release(b.version) for b in offer.builds if b.backend == backend and not b.version.is_prerelease
+             and all(spec.contains(b.version.public) for spec in public)]
+    return max(found, default=None)
+
+
 def target_torch(run: Run, index_urls: List[str]) -> Optional[Target]:
     """The torch the extensions of this run must fit: the installed torch when the run keeps
-    it, else the torch the run installs (the decision's), else the one the hook would install."""
-    installed = installed_torch()
+    it (what its files say it is), else the torch pip picked for this run (found best on the
+    index, its real release and backend), else the one the hook would install."""
+    installed = installed_build()
     opts = run.options
     requested = "torch" in run.requested
     specs = list(run.specifiers.get("torch", []))  # pip's own SpecifierSets
     if installed is not None:
+        version = installed.version
         replaces = requested and (getattr(opts, "upgrade", False) or getattr(opts, "force_reinstall", False)
                                   or getattr(opts, "ignore_installed", False)
-                                  or not all(s.contains(str(installed), prereleases=True) for s in specs))
+                                  or not all(s.contains(str(version), prereleases=True) for s in specs))
         if not replaces:
-            return Target(_release(installed), _label_of_torch(installed), f"the installed torch {installed}",
-                          installed)
-    decision = run.decision(index_urls)
+            return Target(_release(version), _backend_of(installed), f"the installed torch {version}", version)
+    picked = _picked_torch(run, specs) if requested else run.picked.get("torch")
+    if picked is not None and picked[1] is not None:
+        return Target(_release(picked[0]), picked[1], "the torch this run installs", picked[0])
+    decision = run.decision(index_urls, "torch")  # made now: from what the index offers of torch
     why = "the torch this run installs" if requested else "the torch `pip install torch` would install"
-    return _from_decision(decision, run.request(index_urls).specifiers, why)
+    offer = run.offer("torch") if decision.fixed is not None else None
+    return _from_decision(decision, run.request(index_urls).specifiers, why, offer)
+
+
+def _picked_torch(run: Run, specs: Sequence[Any]) -> Optional[Tuple[Version, Optional[Backend]]]:
+    """The torch build pip finds best for this run's torch requirement: asked of pip's finder
+    when torch was not looked up yet (pip caches the answer for its resolver)."""
+    if "torch" not in run.picked and run.finder is not None:
+        specifier = SpecifierSet(",".join(str(s) for s in specs if str(s)))
+        run.finder.find_best_candidate("torch", specifier=specifier)  # pip's: its errors are pip's
+    return run.picked.get("torch")
 
 
 # --------------------------------------------------------------------------- inside pip
@@ -446,11 +481,12 @@ def _installed_extensions(cfg: Config) -> List[Tuple[str, Version, Source]]:
     return found
 
 
-def _mismatch(version: Version, source: Source, torch: Version) -> Optional[str]:
-    """Why an installed extension does not fit ``torch``; None when it does or cannot be told."""
+def _mismatch(version: Version, source: Source, torch: Version, backend: Optional[Backend] = None) -> Optional[str]:
+    """Why an installed extension does not fit ``torch`` (built for ``backend``, default what
+    its version says); None when it does or cannot be told."""
     if source.label is None or not version.local:
         return None
-    wanted = expected_label(source, _release(torch), _label_of_torch(torch))
+    wanted = expected_label(source, _release(torch), backend or _label_of_torch(torch))
     if wanted is None or version.local == wanted:
         return None
     return f"built for +{version.local}, torch {torch} needs +{wanted}"
@@ -466,14 +502,15 @@ def replaced_torch(run: Optional[Run], requirement_set: Any) -> None:
     link = getattr(ireq, "link", None)
     if ireq is None or link is None or not getattr(link, "is_wheel", False):
         return  # the run installs no torch: nothing of the environment to read
-    installed = installed_torch()
-    if installed is None:
+    build = installed_build()
+    if build is None:
         return
+    installed = build.version
     try:
         new = parse_wheel_filename(link.filename)[1]
     except Exception:
         return
-    if (_release(new), _label_of_torch(new)) == (_release(installed), _label_of_torch(installed)):
+    if (_release(new), _label_of_torch(new)) == (_release(installed), _backend_of(build)):
         return
     stale = []
     for project, version, source in _installed_extensions(run.config):
@@ -497,12 +534,13 @@ def replaced_torch(run: Optional[Run], requirement_set: Any) -> None:
 
 def check(cfg: Config) -> Tuple[bool, List[str]]:
     """``python -m ltt_hook check``: installed extensions whose label does not match the torch."""
-    torch = installed_torch()
-    if torch is None:
+    build = installed_build()
+    if build is None:
         return True, []
+    torch = build.version
     bad, lines = [], []
     for project, version, source in _installed_extensions(cfg):
-        why = _mismatch(version, source, torch)
+        why = _mismatch(version, source, torch, _backend_of(build))
         if why:
             bad.append(project)
             lines.append(f"{project} {version} does not match the installed torch: {why}.")
@@ -516,9 +554,10 @@ def check(cfg: Config) -> Tuple[bool, List[str]]:
 
 def report(cfg: Config, decision: Any) -> Dict[str, Any]:
     """The extension sources that apply to this environment, as plain data."""
-    torch = installed_torch()
-    if torch is not None:
-        target: Optional[Target] = Target(_release(torch), _label_of_torch(torch), f"the installed torch {torch}")
+    build = installed_build()
+    if build is not None:
+        torch = build.version
+        target: Optional[Target] = Target(_release(torch), _backend_of(build), f"the installed torch {torch}")
     else:
         target = _from_decision(decision, {}, "the torch `pip install torch` would install")
     pages = []
@@ -543,9 +582,11 @@ def export(cfg: Config, installs: Sequence[Mapping[str, Any]],
            torch_pin: Optional[str]) -> Tuple[List[str], Dict[NormalizedName, str]]:
     """For ``python -m ltt_hook requirements``: the ``--find-links`` lines and the pins of the
     extension projects among pip's ``installs`` (its ``--report``)."""
-    torch = Version(torch_pin) if torch_pin else installed_torch()
+    build = installed_build()
+    torch = Version(torch_pin) if torch_pin else (build.version if build else None)
     if torch is None:
         return [], {}
+    backend = _label_of_torch(torch) if torch_pin or build is None else _backend_of(build)
     links: List[str] = []
     pins: Dict[NormalizedName, str] = {}
     for item in installs:
@@ -555,7 +596,7 @@ def export(cfg: Config, installs: Sequence[Mapping[str, Any]],
         if source is None:
             continue
         pins[project] = str(meta.get("version"))
-        url = page_url(source, _release(torch), _label_of_torch(torch))
+        url = page_url(source, _release(torch), backend)
         if url and f"--find-links {_redact(url)}" not in links:
             links.append(f"--find-links {_redact(url)}")
     return links, pins

@@ -13,7 +13,7 @@ from typing import Any, Dict, Optional
 
 from .config import ConfigError
 
-__all__ = ["COMMANDS", "add_options", "cli_settings"]
+__all__ = ["COMMANDS", "add_options", "cli_settings", "configured_settings"]
 
 logger = logging.getLogger("ltt_hook")
 
@@ -50,3 +50,19 @@ def cli_settings(options: Any) -> Dict[str, Optional[str]]:
                               "contradict each other")
         backend = "cpu"
     return {"backend": backend, "channel": getattr(options, "ltt_channel", None)}
+
+
+def configured_settings(isolated: bool = False) -> Dict[str, Optional[str]]:
+    """The options as pip itself reads them for ``pip install`` without arguments: from
+    ``PIP_PYTORCH_COMPUTATION_BACKEND``, ``PIP_CPUONLY``, ``PIP_PYTORCH_CHANNEL`` and the
+    ``[global]``/``[install]`` keys of pip's config files, by pip's own option parser. For
+    ``python -m ltt_hook`` and its exports, so that they honour every source pip honours."""
+    from pip._internal.commands import create_command
+
+    command = create_command("install", isolated=isolated)
+    add_options(command)
+    try:
+        options, _ = command.parse_args([])
+    except SystemExit:  # pip's parser has said which value it cannot use
+        raise ConfigError("ltt-hook: pip's configuration holds a value pip cannot use (see above)") from None
+    return cli_settings(options)

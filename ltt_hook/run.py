@@ -6,12 +6,11 @@ The patch (:mod:`ltt_hook.wrappers`) keeps one :class:`Run` on pip's ``LinkColle
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import os
 import sys
 import sysconfig
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
 
 from . import config as config_mod, data, detection
 from ._packaging import InvalidVersion, SpecifierSet, Version
@@ -21,9 +20,10 @@ from .safety import note_once, stop
 from .selection import pypi_backend, release_of, tables_know
 
 if TYPE_CHECKING:
+    from .offer import Offer
     from .variants import Facts
 
-__all__ = ["Run", "PageLog", "PAGES", "VariantFiles", "VARIANTS", "PYTORCH", "VERBOSE", "allow_prereleases"]
+__all__ = ["Run", "PageLog", "PAGES", "VariantFiles", "VARIANTS", "PYTORCH", "VERBOSE", "allow_prereleases", "fetch"]
 
 logger = logging.getLogger("ltt_hook")
 VERBOSE = 15  # pip's level for -v
@@ -147,7 +147,7 @@ class VariantFiles:
         page = f"{channel_url}/variant/torch/"
         if page not in self.pages:
             self.pages[page] = None
-            self.pages[page] = variants.links(_fetch(session, page, "text/html"), page)
+            self.pages[page] = variants.links(fetch(session, page, "text/html"), page)
         found = self.pages[page]
         if found is None:
             raise _Unavailable(f"{_redact(page)} could not be read")
@@ -155,7 +155,7 @@ class VariantFiles:
         if url is None:
             raise _Unavailable(f"{_redact(page)} links no torch-{release}.*-variants.json")
         where = _redact(url.split("#", 1)[0])
-        body = _fetch(session, url, "application/json")
+        body = fetch(session, url, "application/json")
         problem = variants.hash_problem(url, body)
         facts: Optional[Facts] = None
         try:
@@ -172,7 +172,7 @@ class VariantFiles:
         return facts
 
 
-def _fetch(session: Any, url: str, accept: str) -> bytes:
+def fetch(session: Any, url: str, accept: str) -> bytes:
     """``url``'s body, through pip's session (its cache, its authentication, its timeout)."""
     if session is None:
         raise _Unavailable("no pip session")
@@ -214,6 +214,15 @@ class Run:
         #: pip's session (:func:`ltt_hook.wrappers.collector_create`), for the index's variants files
         self.session: Any = None
         self._releases_seen: Set[Tuple[str, Tuple[int, ...]]] = set()
+        #: The wheel tags of pip's target (``cp311-cp311-manylinux_2_28_x86_64``...), once pip's
+        #: finder was seen (:meth:`see_target`); they filter what the index offers.
+        self.tags: Optional[FrozenSet[str]] = None
+        #: project -> (version, backend) of the build pip found best for it in this run.
+        self.picked: Dict[str, Tuple[Version, Optional[Backend]]] = {}
+        #: pip's PackageFinder of this run (for the torch an extension must fit).
+        self.finder: Any = None
+        #: project -> what the index's channel page of it offers (None: not readable)
+        self._offers: Dict[str, Optional[Offer]] = {}
 
     # -- what the user said explicitly
 
@@ -228,15 +237,26 @@ class Run:
         return [u for u in index_urls if self.is_pytorch_index(u)]
 
     def _environment(self) -> Environment:
-        """The installed torch, and whether this run may keep it (pip install only)."""
+        """The installed torch (read from its own files), and whether this run may keep it."""
+        from .installed import read_installed
+
         opts = self.options
         keeps = not (getattr(opts, "ignore_installed", True) or getattr(opts, "target_dir", None)
                      or getattr(opts, "upgrade_strategy", "") == "eager")
-        try:
-            torch: Optional[Version] = Version(importlib.metadata.version("torch"))
-        except Exception:
-            torch = None
-        return Environment(torch=torch, keeps_installed=keeps)
+        build = read_installed("torch")
+        if build is None:
+            return Environment(keeps_installed=keeps)
+        return Environment(torch=build.version, keeps_installed=keeps, torch_backend=build.backend,
+                           torch_evidence=build.evidence)
+
+    def see_target(self, finder: Any) -> None:
+        """Remember pip's finder and its target's wheel tags (once per run)."""
+        if self.tags is not None:
+            return
+        self.finder = finder
+        target = getattr(finder, "target_python", None)
+        get = getattr(target, "get_sorted_tags", None) or getattr(target, "get_tags", None)
+        self.tags = frozenset(str(tag) for tag in get()) if get is not None else frozenset()
 
     def request(self, index_urls: List[str]) -> Request:
         url_backends = {b for b in map(backend_from_url, self.user_pytorch_indexes(index_urls)) if b}
@@ -260,8 +280,9 @@ class Run:
         abis = getattr(opts, "abis", None) or []
         return (int(given[0]), int(given[1])), any(str(abi).endswith("t") for abi in abis)
 
-    def decision(self, index_urls: List[str]) -> Decision:
-        """The decision, made once per run (:func:`ltt_hook.decision.decide`)."""
+    def decision(self, index_urls: List[str], project: Optional[str] = None) -> Decision:
+        """The decision, made once per run (:func:`ltt_hook.decision.decide`), from what the
+        index offers of ``project`` (the first PyTorch project looked up) where it can tell."""
         if self._decision is None:
             request = self.request(index_urls)
             needs_machine = not request.cross_target or self.config.backends is not None
@@ -270,9 +291,59 @@ class Run:
                                         cache_dir=os.path.join(cache, "ltt-hook") if cache else None)
                        if needs_machine else None)
             self.environment = self._environment()
-            self._decision = decide(self.config, machine, request, self.environment)
+            offer = self._offer(project, request) if machine is not None else None
+            self._decision = decide(self.config, machine, request, self.environment, offer, self._variants(offer))
             log_decision(self, self._decision)
         return self._decision
+
+    def _variants(self, offer: Optional[Offer]) -> Dict[Version, Facts]:
+        """What the index's variants files say of the offered releases the tables lack (stable
+        and test channels; PyTorch publishes none for nightlies): at most the variants page and
+        one file per such release, once per process."""
+        learned: Dict[Version, Facts] = {}
+        if offer is None:
+            return learned
+        releases = {release_of(offer.project, b.version) for b in offer.builds
+                    if b.backend is not None and b.backend.is_gpu and not b.version.is_devrelease}
+        for release in sorted((r for r in releases if r is not None and not tables_know(r)), reverse=True):
+            facts = VARIANTS.facts(self.session, self.config.channel_url, release)
+            if facts is not None:
+                learned[release] = facts
+        return learned
+
+    def _offer(self, project: Optional[str], request: Request) -> Optional[Offer]:
+        """What the channel's page of ``project`` offers (one request, through pip's session and
+        cache), when the machine may decide; None when nothing fixes it that way, or the page is
+        missing or unreadable (then the tables plan the pages)."""
+        if request.pins or request.index_backends or self.config.backends is not None:
+            return None
+        return self.offer(project)
+
+    def offer(self, project: Optional[str]) -> Optional[Offer]:
+        """What the channel's page of ``project`` offers this target (read once per run)."""
+        if project is None or project not in data.BACKEND_BUILT or release_of(project, Version("2.0")) is None \
+                or not self.tags:
+            return None
+        if project not in self._offers:
+            self._offers[project] = self._read_offer(project)
+        return self._offers[project]
+
+    def _read_offer(self, project: str) -> Optional[Offer]:
+        from .offer import read_offer
+
+        assert self.tags is not None
+        url = f"{self.config.channel_url}/{project}/"
+        try:
+            body = fetch(self.session, url, "text/html")
+        except Exception as exc:
+            logger.log(VERBOSE, "ltt-hook: %s offers nothing readable (%s); the tables plan the pages", _redact(url),
+                       str(exc) if isinstance(exc, _Unavailable) else _redact(network_cause(exc)))
+            return None
+        if index_page_problem(body) is not None:
+            return None
+        offer = read_offer(project, url, body, self.tags)
+        logger.log(VERBOSE, "ltt-hook: %s offers %d builds for this target", _redact(url), len(offer.builds))
+        return offer
 
     # -- decisions
 
@@ -286,7 +357,7 @@ class Run:
             note_once(f"hashed:{project}", "ltt-hook: %s is pinned by hash; its index and build are "
                        "left to your requirements.", project)
             return False
-        decision = self.decision(index_urls)
+        decision = self.decision(index_urls, project)
         if decision.off:
             note_once("off", "ltt-hook: %s; PyTorch packages come from your indexes as they are.",
                       decision.off, level=logging.WARNING)
@@ -408,6 +479,14 @@ class Run:
         if release is None:
             return None
         return pypi_backend(release)
+
+    def pick(self, project: str, candidate: Any) -> None:
+        """pip found ``candidate`` the best build of ``project`` (its resolver tries it first)."""
+        try:
+            version = Version(str(candidate.version))
+        except InvalidVersion:
+            return
+        self.picked[project] = (version, self.backend_of(project, version, candidate.link))
 
     def serves(self, project: str) -> Any:
         """A test for a candidate found on a backend page: does it serve the request?"""

@@ -16,8 +16,9 @@ from .detection import Gpu, Machine, intel_platform, interpreter_arch, interpret
 if TYPE_CHECKING:  # imported only when an index publishes facts for a release the tables lack
     from .variants import Facts
 
-__all__ = ["release_of", "pypi_backend", "incompatibility", "compatibility", "known_backends", "sort_key",
-           "platform_of", "published", "rocm_arches", "driver_minimum", "jetson_note", "judged_by", "tables_know"]
+__all__ = ["release_of", "pypi_backend", "interpreter_platform", "incompatibility", "compatibility",
+           "known_backends", "sort_key", "platform_of", "published", "rocm_arches", "driver_minimum", "jetson_note",
+           "judged_by", "tables_know"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -54,8 +55,12 @@ _OSES = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
 def platform_of(machine: Machine) -> str:
     """The platform PyTorch builds for that ``machine`` is, as :data:`ltt_hook.data.PLATFORMS`
     names them (``linux-x86_64``, ``windows-x86_64``, ``linux-aarch64``)."""
-    os_name = _OSES.get(machine.system, machine.system.lower())
-    cpu = _CPUS.get(machine.arch.lower(), machine.arch.lower())
+    return _platform(machine.system, machine.arch)
+
+
+def _platform(system: str, arch: str) -> str:
+    os_name = _OSES.get(system, system.lower())
+    cpu = _CPUS.get(arch.lower(), arch.lower())
     return f"{os_name}-{cpu}"
 
 
@@ -90,13 +95,30 @@ def _learned(facts: Optional[Facts], release: Optional[Version], platform: str) 
     return facts
 
 
-def pypi_backend(release: Version) -> Optional[Backend]:
-    """The backend of PyPI's unlabelled torch of ``release`` for this interpreter's platform: a
-    CUDA build on Linux x86_64 (:data:`~ltt_hook.data.PYPI_CUDA_FLAVOUR`; None for a release the
-    table lacks, a CUDA version nobody knows), a CPU build everywhere else."""
-    if interpreter_system() != "Linux" or interpreter_arch() not in ("x86_64", "AMD64"):
+def interpreter_platform() -> str:
+    """This interpreter's platform as :data:`ltt_hook.data.PLATFORMS` names them (its platform tag)."""
+    return _platform(interpreter_system(), interpreter_arch())
+
+
+def pypi_backend(release: Version, platform: Optional[str] = None) -> Optional[Backend]:
+    """The backend of PyPI's unlabelled torch of ``release`` for ``platform`` (default this
+    interpreter's): the one rule for an unlabelled torch *wheel* found outside the PyTorch index.
+    A CUDA build on Linux x86_64 (:data:`~ltt_hook.data.PYPI_CUDA_FLAVOUR`) and, from 2.11 on, on
+    Linux aarch64 (:data:`~ltt_hook.data.PYPI_CUDA_FLAVOUR_AARCH64`); a CPU build everywhere else.
+    None for a release the table lacks on a platform where PyPI's torch is a CUDA build: a CUDA
+    version nobody knows. An *installed* torch is read from its files instead
+    (:func:`ltt_hook.installed.read_installed`)."""
+    platform = platform or interpreter_platform()
+    key = f"{release.major}.{release.minor}"
+    if platform == "linux-x86_64":
+        flavour = data.PYPI_CUDA_FLAVOUR.get(key)
+    elif platform == "linux-aarch64":
+        first_cuda = min(Version(r) for r in data.PYPI_CUDA_FLAVOUR_AARCH64)
+        if release < first_cuda:
+            return parse_backend("cpu")
+        flavour = data.PYPI_CUDA_FLAVOUR_AARCH64.get(key)
+    else:
         return parse_backend("cpu")
-    flavour = data.PYPI_CUDA_FLAVOUR.get(f"{release.major}.{release.minor}")
     return parse_backend(flavour) if flavour else None
 
 

@@ -84,6 +84,7 @@ def get_requirements(pip: PipCall, self: Any, args: Any, options: Any, finder: A
     reqs = pip(self, args, options, finder, session)
     run = _run_of(getattr(finder, "_link_collector", None))
     if run is not None:
+        run.see_target(finder)
         conflict = note_requirements(run, reqs)
         if conflict:
             raise stop(f"{conflict}. Nothing was installed.")
@@ -297,6 +298,7 @@ def find_best_candidate(pip: PipCall, self: Any, project_name: str, specifier: A
     chain = run.chains.get(name) if run is not None else None
     found = run.found.get(name) if run is not None else None
     if chain is None or found is None or (_applicable(result) and not chain.extended):
+        _picked(run, name, result)
         return result
 
     def best_of_found() -> Any:
@@ -315,7 +317,15 @@ def find_best_candidate(pip: PipCall, self: Any, project_name: str, specifier: A
     cache = getattr(self, "_best_candidates", None)  # pip 26's cache of this method
     if isinstance(cache, dict):
         cache[project_name, specifier, hashes] = best
+    _picked(run, name, best)
     return best
+
+
+def _picked(run: Optional[Run], name: str, result: Any) -> None:
+    """Tell the run which build pip found best for a PyTorch project (its resolver tries it first)."""
+    best = getattr(result, "best_candidate", None)
+    if run is not None and best is not None and name in data.BACKEND_BUILT:
+        run.pick(name, best)
 
 
 def _applicable(result: Any) -> bool:
@@ -343,6 +353,9 @@ def resolve(pip: PipCall, self: Any, root_reqs: Any, check_supported_wheels: Any
 def make_link_evaluator(pip: PipCall, self: Any, project_name: str) -> Any:
     """``PackageFinder.make_link_evaluator``: hand the run to the link evaluator."""
     evaluator = pip(self, project_name)
+    seen = _run_of(getattr(self, "_link_collector", None))
+    if seen is not None:
+        seen.see_target(self)
     run = _finder_run(self, project_name)
     if run is None:
         return evaluator

@@ -202,9 +202,30 @@ def test_rtx_4090_with_driver_575_gets_cu129_for_2_10_on_linux_and_cu128_on_wind
     assert best(nvidia("575.57.08", (8, 9)), "2.12") == "cu126"  # cu129 is gone again
 
 
-def test_cu134_is_linux_only():
-    assert best(nvidia("580.65.06", (9, 0)), "2.14") == "cu134"
-    assert best(nvidia("581.15", (9, 0), system="Windows", arch="AMD64"), "2.14") == "cu132"
+def test_cu134_was_pulled_from_2_14_and_is_linux_only_in_2_15():
+    # pytorch/pytorch#194374 and test-infra#8601 removed CUDA 13.4 from release/2.14
+    assert best(nvidia("580.65.06", (9, 0)), "2.14") == "cu132"
+    assert best(nvidia("580.65.06", (9, 0)), "2.15") == "cu134"
+    assert best(nvidia("581.15", (9, 0), system="Windows", arch="AMD64"), "2.15") == "cu132"
+
+
+def test_cu129_is_back_in_2_13_on_linux_only_and_2_15_has_no_cuda_12():
+    assert best(nvidia("575.57.08", (8, 9)), "2.13") == "cu129"  # googlecolab/colabtools#6053
+    assert best(nvidia("576.02", (8, 9), system="Windows", arch="AMD64"), "2.13") == "cu126"
+    assert best(nvidia("550.54.14", (8, 6)), "2.15") == "cpu"  # no CUDA 12 build: driver 550 gets none
+
+
+def test_pypis_torch_is_a_cuda_build_on_linux_aarch64_from_2_11():
+    # The registry's metadata: 2.10's CUDA pins carry platform_machine == "x86_64"; from 2.11
+    # cuda-toolkit[...]==13.0.x applies on every Linux machine; 2.15 pins 13.2.2.
+    from ltt_hook.selection import pypi_backend
+
+    assert pypi_backend(Version("2.10"), "linux-aarch64") == parse_backend("cpu")
+    assert pypi_backend(Version("2.11"), "linux-aarch64") == parse_backend("cu130")
+    assert pypi_backend(Version("2.15"), "linux-aarch64") == parse_backend("cu132")
+    assert pypi_backend(Version("2.15"), "linux-x86_64") == parse_backend("cu132")
+    assert pypi_backend(Version("2.14"), "windows-x86_64") == parse_backend("cpu")
+    assert pypi_backend(Version("2.16"), "linux-aarch64") is None  # a CUDA version nobody knows yet
 
 
 @pytest.mark.parametrize("release, ptx", [("2.9", True), ("2.10", True), ("2.11", False), ("2.14", False)])
@@ -233,15 +254,16 @@ def test_cu128_drops_volta_in_2_11():
 
 def test_arm_machines_are_judged_with_the_aarch64_lists():
     gh200 = nvidia("580.65.06", (9, 0), arch="aarch64")
-    assert best(gh200, "2.14") == "cu134"
+    assert best(gh200, "2.14") == "cu132"
+    assert best(gh200, "2.15") == "cu134"
     assert best(gh200, "2.7") == "cu128"
     assert best(gh200, "2.6") == "cpu"  # no CUDA aarch64 wheels before 2.7
     thor = nvidia("580.65.06", (11, 0), arch="aarch64")  # Jetson Thor, sm_110
-    assert best(thor, "2.14") == "cu134"
+    assert best(thor, "2.14") == "cu132"
     assert best(thor, "2.8") == "cpu"  # cu128/cu129 aarch64 stop at 10.0 and 12.0
     assert best(nvidia("580.65.06", (11, 0)), "2.14") == "cpu"  # the x86 lists lack sm_110
     spark = nvidia("580.95.05", (12, 1), arch="aarch64")  # DGX Spark GB10: sm_120 code runs on 12.1
-    assert best(spark, "2.14") == "cu134"
+    assert best(spark, "2.14") == "cu132" and best(spark, "2.15") == "cu134"
     assert incompatibility(parse_backend("xpu"), Version("2.14"), Machine("Linux", arch="aarch64")) is not None
 
 

@@ -160,11 +160,13 @@ def test_each_backend_is_judged_by_its_own_vendor_and_cuda_beats_rocm_beats_xpu(
     arc = intel_gpu(0xE20B)
     radeon = Gpu("amd", "AMD GPU", gfx="gfx1100")
     # NVIDIA + an Intel iGPU: the iGPU neither helps nor hurts the CUDA build
-    assert pages(Machine("Linux", "550.54.14", nvidia + [iris])) == ["cu126", "cpu"]
+    assert pages(Machine("Linux", "550.54.14", nvidia + [iris])) == ["cu126", "cu129", "cpu"]
     assert incompatibility(b("cu126"), LATEST, Machine("Linux", "550.54.14", nvidia + [iris])) is None
     # NVIDIA + an Arc card, AMD + an Arc card: the higher-ranked vendor's build first; the
     # other vendor's build is read only if the index lacks every page before it
-    assert pages(Machine("Linux", "550.54.14", nvidia + [arc])) == ["cu126", "xpu", "cpu"]
+    assert pages(Machine("Linux", "550.54.14", nvidia + [arc]), ">=2.13,<2.15") == ["cu126", "cu129", "xpu", "cpu"]
+    # torch 2.15 has no CUDA 12 build: its XPU build is the newest GPU build this machine runs
+    assert pages(Machine("Linux", "550.54.14", nvidia + [arc]))[0] == "xpu"
     assert pages(Machine("Linux", None, [radeon, arc])) == ["rocm7.14", "rocm7.2", "rocm7.1", "xpu", "cpu"]
     assert pages(Machine("Linux", None, [arc])) == ["xpu", "cpu"]
     assert pages(Machine("Linux", None, [iris])) == ["cpu"]
@@ -471,7 +473,7 @@ ORIN = ("8.7", "Orin (nvgpu)")
 def test_gh200_gets_the_newest_aarch64_cuda_build_that_covers_sm_90(tmp_path, nvml_lib):
     got = arm_machine(tmp_path, nvml_lib, [GH200])
     assert (got["platform"], got["arch"], got["jetson"], got["gpus"]) == ("linux-aarch64", "aarch64", None, [[9, 0]])
-    assert got["expected"] == ["2.14", "cu134"]  # the best of cu126 cu130 cu132 cu134 for aarch64 2.14
+    assert got["expected"] == ["2.15", "cu134"]  # the best of cu130 cu132 cu134 for aarch64 2.15
     reason, row, source = got["verdicts"]["cu134"]
     assert reason is None and "9.0" in row["arches"] and row["platforms"] == ["linux-aarch64"]
     assert "build_env_setup.py" in source
@@ -481,14 +483,14 @@ def test_gh200_gets_the_newest_aarch64_cuda_build_that_covers_sm_90(tmp_path, nv
 
 def test_dgx_spark_gb10_is_covered_by_sm_120_code_through_the_major_version_rule(tmp_path, nvml_lib):
     got = arm_machine(tmp_path, nvml_lib, [GB10], driver="580.95.05")
-    assert got["gpus"] == [[12, 1]] and got["expected"] == ["2.14", "cu134"]
+    assert got["gpus"] == [[12, 1]] and got["expected"] == ["2.15", "cu134"]
     reason, row, _ = got["verdicts"]["cu134"]
     assert reason is None and "12.0" in row["arches"] and "12.1" not in row["arches"]
 
 
 def test_jetson_thor_is_sbsa_and_gets_a_cuda_13_aarch64_build(tmp_path, nvml_lib):
     got = arm_machine(tmp_path, nvml_lib, [THOR], device_tree=stand_in.AGX_THOR, model=stand_in.AGX_THOR_MODEL,
-                      tegra_release=stand_in.L4T_R38)
+                      tegra_release=stand_in.L4T_R38, spec="<2.15")
     assert got["jetson"] == {"soc": "tegra264", "model": stand_in.AGX_THOR_MODEL, "l4t": "38.2.0"}
     assert got["expected"][1].startswith("cu13") and got["decision_notes"] == []
     assert "lack sm_110" in got["verdicts"]["cu126"][0]  # cu126 aarch64 is 8.0 9.0 only
@@ -501,7 +503,7 @@ def test_jetson_orin_gets_cpu_with_one_line_naming_nvidias_jetson_index(tmp_path
     got = arm_machine(tmp_path, nvml_lib, [ORIN], driver="540.4.0", device_tree=stand_in.AGX_ORIN,
                       model=stand_in.AGX_ORIN_MODEL, tegra_release=stand_in.L4T_R36)
     assert got["jetson"] == {"soc": "tegra234", "model": stand_in.AGX_ORIN_MODEL, "l4t": "36.4.3"}
-    assert got["expected"] == ["2.14", "cpu"]
+    assert got["expected"] == ["2.15", "cpu"]
     (note,) = got["decision_notes"]
     assert note.startswith("a CPU build, because PyTorch's own CUDA builds do not support Jetson Orin GPUs "
                            f"({stand_in.AGX_ORIN_MODEL}, sm_87)")
@@ -520,7 +522,7 @@ def test_jetson_orin_without_nvml_or_device_tree_is_still_recognised(tmp_path, n
     # JetPack 6 on Orin has no NVML; a container may see only /etc/nv_tegra_release
     got = arm_machine(tmp_path, nvml_lib, [], init_error=9, tegra_release=stand_in.L4T_R36)
     assert got["jetson"] == {"soc": None, "model": "Jetson", "l4t": "36.4.3"}
-    assert got["expected"] == ["2.14", "cpu"]
+    assert got["expected"] == ["2.15", "cpu"]
     assert "PyTorch's own CUDA builds do not support Jetson GPUs (Jetson)" in got["decision_notes"][0]
 
 

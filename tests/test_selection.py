@@ -144,7 +144,7 @@ def test_the_plan_reads_the_expected_page_first_and_the_other_runnable_backends_
 def test_a_gpu_build_of_an_older_release_beats_a_newer_cpu_build_and_says_so():
     decision = plan(nvidia("470.256.02", (7, 5)))
     assert decision.expected == ("2.7", b("cu118"))
-    assert decision.notes and "torch 2.14 exists for this machine only as a CPU build" in decision.notes[0]
+    assert decision.notes and "torch 2.15 exists for this machine only as a CPU build" in decision.notes[0]
 
 
 def test_the_installed_torch_fixes_the_backend_only_when_the_run_keeps_it():

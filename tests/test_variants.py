@@ -171,7 +171,7 @@ def test_judged_by_names_the_variants_file():
     assert row == {"releases": "2.20-2.20", "platforms": ["linux-x86_64"], "backends": ["cu130"],
                    "arches": ["12.0", "13.0"], "ptx": ["12.0"]}
     row, source = judged_by(b("cu130"), Version("2.20"), machine)
-    assert source != URL and row["releases"] == "2.11-2.14"
+    assert source != URL and row["releases"] == "2.11-2.15"
 
 
 def test_rocm_builds_of_a_release_the_tables_lack_use_the_files_gfx_list():

@@ -49,14 +49,16 @@ def _sha256_file(path: Path) -> str:
 
 
 def make_wheel(dest_dir: Path, name: str, version: str, tag: str = "py3-none-any",
-               requires: Sequence[str] = (), requires_python: Optional[str] = None) -> Path:
+               requires: Sequence[str] = (), requires_python: Optional[str] = None,
+               files: Optional[Mapping[str, str]] = None) -> Path:
     """Write a tiny valid wheel ``<name_normalized>-<version>-<tag>.whl`` into ``dest_dir``.
 
     The wheel holds ``<name_normalized>/__init__.py`` (``__version__ = "<version>"``) and a
     ``.dist-info`` with METADATA (2.1: Name, Version, Requires-Python, Requires-Dist), WHEEL
     (``Root-Is-Purelib: true``, one ``Tag:`` line per expanded tag) and RECORD.  The PEP 658
     file ``<wheel file name>.metadata`` (the exact METADATA bytes) is written beside it.
-    The file name keeps a literal ``+`` for local versions.  Returns the wheel path.
+    The file name keeps a literal ``+`` for local versions.  ``files`` adds members (path ->
+    text), such as ``torch/version.py``.  Returns the wheel path.
     """
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -74,6 +76,7 @@ def make_wheel(dest_dir: Path, name: str, version: str, tag: str = "py3-none-any
     dist_info = f"{norm}-{version}.dist-info"
     members = [
         (f"{norm}/__init__.py", f'__version__ = "{version}"\n'.encode()),
+        *((path, text.encode()) for path, text in (files or {}).items()),
         (f"{dist_info}/METADATA", metadata),
         (f"{dist_info}/WHEEL", wheel_txt),
     ]
@@ -483,10 +486,44 @@ def _pypi_torch_pythons() -> Dict[Release, List[str]]:
     return out
 
 
-def _pypi_cuda_flavour(version: str) -> str:
+def _pypi_cuda_flavour(version: str, machine: str = "x86_64") -> Optional[str]:
+    """The CUDA build behind PyPI's unlabelled torch ``version`` for ``machine``; None: a CPU build.
+    Written from the registry's own metadata (``pip install --dry-run --report --platform
+    manylinux_2_28_<machine> torch==X``, /work/shared/reference/facts-2026.md): x86_64 builds are
+    CUDA builds (cu128 for 2.10, CUDA 13.0 for 2.11-2.14, 13.2 for 2.15); aarch64 builds are CPU
+    builds up to 2.10 and the same CUDA builds from 2.11."""
+    line = _vkey(version)[:2]
+    if line >= (2, 15):
+        return "cu132"
+    if line >= (2, 11):
+        return "cu130"
+    if machine != "x86_64":
+        return None
     from ltt_hook import data
 
-    return data.PYPI_CUDA_FLAVOUR.get(".".join(str(p) for p in _vkey(version)[:2]), "cu130")
+    return data.PYPI_CUDA_FLAVOUR.get(".".join(str(p) for p in line), "cu130")
+
+
+def _pypi_torch_requires(version: str, machine: str) -> Tuple[str, ...]:
+    """PyPI's torch ``Requires-Dist`` as the registry shows it: up to 2.10 the ``nvidia-*-cu12`` pins
+    with ``platform_machine == "x86_64"``; from 2.11 ``cuda-toolkit[...]`` with ``platform_system ==
+    "Linux"`` only (so aarch64 gets CUDA too)."""
+    flavour = _pypi_cuda_flavour(version, machine)
+    if flavour is None:
+        return _TORCH_BASE_REQUIRES
+    if _vkey(version)[:2] >= (2, 11):
+        toolkit = "13.2.2" if flavour == "cu132" else "13.0.3"
+        return _TORCH_BASE_REQUIRES + (f'cuda-toolkit[cublas,cudart,nvrtc]=={toolkit}; platform_system == "Linux"',)
+    return _torch_requires(flavour)
+
+
+def _pypi_version_py(version: str, machine: str) -> Dict[str, str]:
+    """``torch/version.py`` of PyPI's build: the label in ``__version__`` and ``cuda``, as torch writes them."""
+    flavour = _pypi_cuda_flavour(version, machine)
+    cuda = f"'{flavour[2:-1]}.{flavour[-1]}'" if flavour else "None"
+    label = f"+{flavour}" if flavour else ""
+    return {"torch/version.py": f"from typing import Optional\n__version__ = '{version}{label}'\n"
+                                f"cuda: Optional[str] = {cuda}\nhip: Optional[str] = None\n"}
 
 
 def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
@@ -496,7 +533,8 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
     Holds unlabelled ``torch`` and ``torchvision`` manylinux_2_28 wheels of the newest release
     for every Python of DEFAULT_RELEASES (2.14.1 and 0.29.1 for 3.10+, 2.8.0 for 3.9, and so on),
     for x86_64 (a CUDA build: it pins the NVIDIA runtime) and, where the release has aarch64
-    wheels, for aarch64 (a CPU build, as PyPI's is),
+    wheels, for aarch64 (a CPU build up to 2.10, a CUDA build from 2.11, as PyPI's are), each with
+    the registry's shape of ``Requires-Dist`` and a ``torch/version.py`` (:func:`_pypi_torch_requires`),
     ``pystiche 1.0.1`` and a tiny py3-none-any wheel for every dependency the replica's wheels
     reference (scanned from ``pytorch_root``'s ``.metadata`` files if given, else computed from
     DEFAULT_RELEASES), plus the ``extra`` ``(name, version, requires)`` wheels.  Projects that
@@ -505,16 +543,19 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
     root = Path(root)
     files = root / "files"
     builtin: List[Tuple[str, str, str, Tuple[str, ...], Optional[str]]] = []
+    version_py: Dict[Tuple[str, str], Dict[str, str]] = {}  # (version, tag) -> torch/version.py
     for rel, pys in _pypi_torch_pythons().items():
-        rp, flavour = _torch_requires_python(rel.torch), _pypi_cuda_flavour(rel.torch)
+        rp = _torch_requires_python(rel.torch)
         for py in pys:
             tag = _wheel_tag(py, _M228)
-            builtin.append(("torch", rel.torch, tag, _torch_requires(flavour), rp))
+            builtin.append(("torch", rel.torch, tag, _pypi_torch_requires(rel.torch, "x86_64"), rp))
+            version_py[rel.torch, tag] = _pypi_version_py(rel.torch, "x86_64")
             if rel.torchvision:
                 builtin.append(("torchvision", rel.torchvision, tag, ("numpy", f"torch=={rel.torch}"), rp))
-            if rel.aarch64:  # PyPI's unlabelled aarch64 torch is a CPU build (build-facts audit §2)
+            if rel.aarch64:  # PyPI's aarch64 torch: a CPU build up to 2.10, a CUDA build from 2.11
                 arm = _wheel_tag(py, aarch64_tag(rel.torch))
-                builtin.append(("torch", rel.torch, arm, _TORCH_BASE_REQUIRES, rp))
+                builtin.append(("torch", rel.torch, arm, _pypi_torch_requires(rel.torch, "aarch64"), rp))
+                version_py[rel.torch, arm] = _pypi_version_py(rel.torch, "aarch64")
                 if rel.torchvision:
                     builtin.append(("torchvision", rel.torchvision, arm, ("numpy", f"torch=={rel.torch}"), rp))
     builtin.append(("pystiche", "1.0.1", "py3-none-any", ("torch>=1.7.1", "torchvision>=0.8.2"), ">=3.6"))
@@ -542,7 +583,8 @@ def build_pypi(root: Path, pytorch_root: Optional[Path] = None,
 
     projects: Dict[str, List[Tuple[Path, Optional[str]]]] = {}
     for name, version, tag, reqs, rp in builtin:
-        wheel = make_wheel(files, name, version, tag, reqs, rp)
+        extra_files = version_py.get((version, tag)) if name == "torch" else None
+        wheel = make_wheel(files, name, version, tag, reqs, rp, extra_files)
         projects.setdefault(_canonical(name), []).append((wheel, rp))
     for project, wheels in projects.items():
         lines = [f"<h1>Links for {project}</h1>"]

@@ -1,0 +1,82 @@
+"""What the index offers: every build of one PyTorch project that the target can install.
+
+The PyTorch index has, beside one page per backend, one page per project and channel that lists
+the builds of every backend (``<index>/<channel>/torch/``, pytorch/test-infra
+``s3_management/manage_v2.py``: ``gen_file_list`` of the channel root). Read once, it tells which
+releases exist and on which backend pages, whatever the tables expect: cu128 and cu129 gone in
+2.12, cu129 back in 2.13, cu134 pulled from 2.14, no CUDA 12 in 2.15. :func:`read_offer` is pure:
+it takes the page's bytes and the target's wheel tags (pip's own), and returns the builds. The
+decision (:func:`ltt_hook.decision.decide`) then picks the best of them this machine runs, so the
+first backend page pip reads is the one that holds it.
+
+A mirror without such a page (a repository per backend) offers nothing here; the tables plan the
+pages then, and a page that lacks a build hands over to the next.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import AbstractSet, FrozenSet, NamedTuple, Optional, Tuple
+from urllib.parse import unquote, urljoin
+
+from ._packaging import InvalidVersion, Version, canonicalize_name
+from .backends import Backend, backend_from_label, backend_from_url
+
+__all__ = ["Build", "Offer", "read_offer"]
+
+_HREF = re.compile(rb'href="([^"#]+\.whl)(?:#[^"]*)?"', re.IGNORECASE)
+
+
+class Build(NamedTuple):
+    """One build on the index: its version and backend (None: the file names none)."""
+
+    version: Version
+    backend: Optional[Backend]
+
+
+class Offer(NamedTuple):
+    """The builds of ``project`` on the page at ``url`` that the target's tags admit."""
+
+    project: str
+    url: str
+    builds: FrozenSet[Build]
+
+
+def _fits(tag_part: str, tags: AbstractSet[str]) -> bool:
+    """Whether a wheel's (possibly compressed) ``py-abi-platform`` tag set meets ``tags``."""
+    try:
+        pys, abis, plats = tag_part.split("-")
+    except ValueError:
+        return False
+    return any(f"{p}-{a}-{pl}" in tags for p in pys.split(".") for a in abis.split(".") for pl in plats.split("."))
+
+
+def _build(project: str, url: str, href: str, tags: AbstractSet[str]) -> Optional[Build]:
+    name = unquote(href.rsplit("/", 1)[-1])[: -len(".whl")]
+    parts = name.split("-")
+    if len(parts) not in (5, 6) or canonicalize_name(parts[0]) != project:
+        return None
+    if not _fits("-".join(parts[-3:]), tags):
+        return None
+    try:
+        version = Version(parts[1])
+    except InvalidVersion:
+        return None
+    backend = backend_from_label(version.local) or backend_from_url(urljoin(url, href))
+    return Build(version, backend)
+
+
+def read_offer(project: str, url: str, body: bytes, tags: AbstractSet[str]) -> Offer:
+    """The builds of ``project`` that ``body`` (the union page at ``url``) links, keeping only
+    wheels whose tags meet ``tags`` (``cp311-cp311-manylinux_2_28_x86_64``...)."""
+    builds = set()
+    for match in _HREF.finditer(body):
+        build = _build(project, url, match.group(1).decode("utf-8", "replace"), tags)
+        if build is not None:
+            builds.add(build)
+    return Offer(project, url, frozenset(builds))
+
+
+def releases(offer: Offer) -> Tuple[Version, ...]:
+    """The public versions the offer holds, newest first (for reports)."""
+    return tuple(sorted({Version(b.version.public) for b in offer.builds}, reverse=True))
