@@ -55,14 +55,16 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
     newer = newest_offered is not None and Version(f"{newest_offered.major}.{newest_offered.minor}") > Version(
         newest_release())
     backends: List[Dict[str, Any]] = []
-    if offered or release in data.RELEASE_BACKENDS:
-        for name in offered or data.RELEASE_BACKENDS[release].split():
+    tables = data.RELEASE_BACKENDS.get(release, "").split()
+    listed = offered + [name for name in tables if name not in offered]  # the index's, then the tables' others
+    if listed:
+        for name in listed:
             backend = parse_backend(name)
             reason = incompatibility(backend, Version(release), machine)
             why = compatibility(backend, Version(release), machine) if reason is None else None
             row, source = judged_by(backend, Version(release), machine)
             backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why,
-                             "row": row, "source": source})
+                             "row": row, "source": source, "offered": name in offered if offer else None})
     chosen = decision.expected[1].name if decision.expected and not decision.off else None
     fixed = cfg.backends
     try:
@@ -96,10 +98,11 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
                   "newest_torch": str(newest_offered) if newest_offered else None,
                   "newer_than_tables": newer, "tables_end_at": newest_release()},
         "backends": backends,
-        "consulted_pages": [config_mod.redact(f"{cfg.channel_url}/{b.name}") for b in decision.plan],
+        "consulted_pages": [config_mod.redact(cfg.page(b)) for b in decision.plan],
         "notes": list(decision.warnings + decision.notes),
         "choice": {"torch": release, "backend": chosen,
-                   "index": config_mod.redact(f"{cfg.channel_url}/{chosen}") if chosen else None},
+                   "index": config_mod.redact(cfg.page(decision.expected[1]))
+                   if chosen and decision.expected else None},
         "extensions": extensions.report(cfg, decision),
     }
 
@@ -138,6 +141,8 @@ def render(info: Dict[str, Any]) -> str:
     lines += ["", f"Backends of torch {info['newest_release']} ({where}):"]
     for b in info["backends"]:
         verdict = f"compatible: {b['why']}" if b["compatible"] else f"excluded: {b['reason']}"
+        if b.get("offered") is False:
+            verdict += " (the index has no such build of it)"
         lines.append(f"  {b['backend']:<10} {verdict}")
         if b.get("row"):
             lines.append(f"  {'':<10} by {_row_text(b['row'])}; source: {b['source']}")

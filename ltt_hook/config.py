@@ -72,8 +72,63 @@ class Config:
 
     @property
     def channel_url(self) -> str:
-        """``<index-url>/[test/|nightly/]`` without the trailing slash."""
+        """``<index-url>/[test/|nightly/]`` without the trailing slash (a template: its part
+        before the first placeholder)."""
+        if self.is_template:
+            return self.index_url.split("{", 1)[0].rstrip("/")
         return (self.index_url + "/" + data.CHANNELS[self.channel]).rstrip("/")
+
+    @property
+    def is_template(self) -> bool:
+        """Whether the index URL is a template (``https://devpi/root/pytorch-{backend}/+simple``):
+        a company mirror's repository per backend."""
+        return "{" in self.index_url
+
+    def page(self, backend: Backend) -> str:
+        """The index URL of ``backend``'s builds (what ``pip --index-url`` would take):
+        ``<index-url>/[channel/]<backend>``, or the template filled in."""
+        if self.is_template:
+            channel = data.CHANNELS[self.channel].rstrip("/")
+            return self.index_url.format(backend=backend.name, channel=channel).rstrip("/")
+        return f"{self.channel_url}/{backend.name}"
+
+    def project_page(self, project: str) -> Optional[str]:
+        """The channel's page of every build of ``project`` (``<index-url>/torch/``); None for a
+        template (a repository per backend has no such page)."""
+        return None if self.is_template else f"{self.channel_url}/{project}/"
+
+    def backend_of(self, url: str) -> Optional[Backend]:
+        """The backend a page or file URL of this index belongs to (``…/whl/cu126/…``, or the
+        template's ``{backend}`` part), else None."""
+        if not self.is_template:
+            return backend_from_url(url)
+        m = _template_pattern(self.index_url).match(url)
+        if m is None or "backend" not in m.groupdict():
+            return None
+        try:
+            return parse_backend(m.group("backend"))
+        except InvalidBackend:
+            return None
+
+    def serves(self, url: str) -> bool:
+        """Whether ``url`` is on this PyTorch index (a page of it, or of its template)."""
+        url = url.rstrip("/")
+        if self.is_template:
+            return _template_pattern(self.index_url).match(url + "/") is not None
+        return url == self.index_url or url.startswith(self.index_url + "/")
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """``https://h/root/pytorch-{backend}/+simple`` as a pattern that matches its pages and files."""
+    parts = re.split(r"\{(backend|channel)\}", template.rstrip("/"))
+    regex = ""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            regex += re.escape(part)
+        else:
+            seen = f"(?P={part})" if f"(?P<{part}>" in regex else f"(?P<{part}>[A-Za-z0-9.]*)"
+            regex += seen
+    return re.compile(regex + "(?:/|$)")
 
 
 def _pip_values(isolated: bool, warnings: List[str], configuration: Any = None) -> Dict[str, Tuple[str, str]]:
@@ -131,12 +186,35 @@ def _backends(value: str, origin: str) -> Optional[Tuple[Backend, ...]]:
     return tuple(sorted(set(backends), key=lambda b: b.rank, reverse=True))
 
 
+#: The placeholders an index URL template may hold.
+TEMPLATE_FIELDS = ("backend", "channel")
+
+
 def _index_url(value: str, origin: str) -> str:
     url = value.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
         raise ConfigError(f"ltt-hook: {origin} is {redact(value)!r}, not an http(s):// or file:// index URL")
+    if "{" in url or "}" in url:
+        check_template(url, origin)
     return url
+
+
+def check_template(url: str, origin: str) -> None:
+    """An index URL template: only ``{backend}`` and ``{channel}``, and only in the path."""
+    import string
+
+    try:
+        names = [name for _, name, spec, conv in string.Formatter().parse(url) if name is not None]
+    except ValueError as exc:
+        raise ConfigError(f"ltt-hook: {origin} is {redact(url)!r}, not a URL template ({exc})") from None
+    unknown = sorted({n for n in names if n not in TEMPLATE_FIELDS})
+    if unknown:
+        raise ConfigError(f"ltt-hook: {origin} is {redact(url)!r}: {{{unknown[0]}}} is not a placeholder ltt-hook "
+                          "fills (it knows {backend} and {channel})")
+    if "{" in urlsplit(url).netloc or "{" in urlsplit(url).scheme:
+        raise ConfigError(f"ltt-hook: {origin} is {redact(url)!r}: a placeholder can only stand in the path, "
+                          "not in the host")
 
 
 #: ``[ltt]`` key -> pip command-line option (light-the-torch's names), see :mod:`pip_patch`.
@@ -209,6 +287,8 @@ def _understand_index_url(config: Config) -> None:
     """An index URL that already ends in a channel or a backend (``…/whl/cu126``, the URL
     PyTorch's install page teaches) means the index ``…/whl`` with that channel and backend,
     unless a setting of higher precedence chose them; one line says so."""
+    if config.is_template:
+        return  # a repository per backend: taken as it is
     m = _CHANNEL_TAIL.match(config.index_url)
     if not m or not (m.group("channel") or m.group("backend")):
         return

@@ -345,13 +345,14 @@ JETSON_SOCS = {
 #: from this release on is SBSA too (JetPack 7, Thor), for a Jetson whose device tree is unreadable.
 JETSON_SBSA = frozenset({"tegra264"})
 JETSON_SBSA_L4T = 38
-#: NVIDIA's Jetson AI Lab package index per L4T major release (JetPack 6 is L4T R36): the base
-#: URL for ``[ltt] index-url`` and the backend page below it for ``[ltt] backend``. Unverified
-#: whether its pages work under ltt-hook's ``<index-url>/<backend>/<project>/`` layout.
-#: Source: NVIDIA Jetson AI Lab (jetson-ai-lab.io), wheel URLs
-#: ``https://pypi.jetson-ai-lab.io/jp6/cu126/...``.
+#: NVIDIA's Jetson AI Lab package index per L4T major release (JetPack 6 is L4T R36): the index
+#: URL template for ``[ltt] index-url`` and the backend for ``[ltt] backend``. The index is devpi:
+#: one repository per JetPack and CUDA version, whose simple index is ``…/jp6/cu126/+simple/``
+#: (``…/jp6/cu126/`` is devpi's web page, not an index). Sources: dusty-nv/jetson-containers
+#: ``packages/cuda/cuda/config.py`` (``pip_cache()``), innate-inc/innate-os#579,
+#: dusty-nv/jetson-containers#1711.
 JETSON_INDEX_HOME = "https://pypi.jetson-ai-lab.io"
-JETSON_INDEXES = {"36": ("https://pypi.jetson-ai-lab.io/jp6", "cu126")}
+JETSON_INDEXES = {"36": ("https://pypi.jetson-ai-lab.io/jp6/{backend}/+simple", "cu126")}
 JETSON_SOURCE = ("pytorch/pytorch .ci/aarch64_linux build_env_setup.py (the aarch64 CUDA builds list 8.0 "
                  "and 9.0 on, no 8.7; torch warns \"8.0 ... except 8.7\" on Orin)")
 

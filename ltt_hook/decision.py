@@ -148,11 +148,6 @@ class Decision:
         newest_known = max(Version(r) for r in data.RELEASE_BACKENDS)
         return release in known or release > newest_known  # a release the tables lack: judged on its own
 
-    def index_url(self, channel_url: str) -> Optional[str]:
-        """The one index URL a plain pip needs for the expected build (exports)."""
-        if self.expected is None:
-            return None
-        return f"{channel_url}/{self.expected[1].name}"
 
 
 def python_fits(release: str, python: Optional[Tuple[int, int]], free_threaded: bool = False,
@@ -254,7 +249,7 @@ def _fixed(settings: Config, request: Request, environment: Environment, machine
             newest = max(admitted) if admitted else release
         if newest <= release:
             evidence = environment.torch_evidence or f"its +{installed.local} label"
-            return (backend,), f"the installed torch {installed} ({backend.name}: {evidence})"
+            return (backend,), f"the installed torch {installed}, a {backend.name} build by {evidence}"
     return None, ""
 
 
@@ -373,18 +368,23 @@ def _machine_decides(channel: str, machine: Machine, request: Request, offer: Op
 
 def _plan_from_offer(offered: Sequence[Tuple[Version, Backend]], machine: Machine,
                      learned: Mapping[Version, Facts]) -> Tuple[List[Backend], List[Tuple[str, Optional[Backend]]]]:
-    """The pages to read from what the index offers: per release (newest first), the best GPU
-    backend it offers that this machine runs, then ``cpu``; and that choice per release."""
+    """The pages to read from what the index offers: per release (newest first), the GPU
+    backends it offers that this machine runs, best first, then ``cpu``; and the best per release."""
     plan: List[Backend] = []
+    others: List[Backend] = []
     per_release: List[Tuple[str, Optional[Backend]]] = []
     for release in sorted({p[0] for p in offered}, reverse=True):
         facts = learned.get(release)
-        runnable = [b for r, b in offered
-                    if r == release and b.is_gpu and incompatibility(b, r, machine, facts) is None]
-        best = max(runnable, key=lambda b: b.rank) if runnable else None
-        per_release.append((str(release), best))
-        if best is not None and best not in plan:
-            plan.append(best)
+        runnable = sorted((b for r, b in offered
+                           if r == release and b.is_gpu and incompatibility(b, r, machine, facts) is None),
+                          key=lambda b: b.rank, reverse=True)
+        per_release.append((str(release), runnable[0] if runnable else None))
+        if runnable and runnable[0] not in plan:
+            plan.append(runnable[0])
+        others += runnable[1:]
+    # Then every other backend offered that this machine runs, best first: a cap found later
+    # (a library's torch<2.6) may need one.
+    plan += sorted({b for b in others if b not in plan}, key=lambda b: b.rank, reverse=True)
     return plan + [CPU], per_release
 
 

@@ -46,7 +46,9 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
     from . import offer as offer_mod
     from .run import fetch, index_page_problem, network_cause
 
-    url = f"{cfg.channel_url}/{project}/"
+    url = cfg.project_page(project)
+    if url is None:
+        return None, "a repository per backend (the index URL is a template) has no page of every build"
     try:
         with PipSession(retries=0) as session:
             session.timeout = 15
@@ -80,7 +82,8 @@ def _on(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None)
 
 
 def index_url(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
-    return _on(cfg, machine, offer).index_url(cfg.channel_url) or f"{cfg.channel_url}/cpu"
+    expected = _on(cfg, machine, offer).expected
+    return cfg.page(expected[1] if expected else parse_backend("cpu"))
 
 
 def pip_conf(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
@@ -129,7 +132,7 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
     labels = {b for b in (backend_from_label(Version(v).local) for v in pinned.values()) if b is not None}
     backend = max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
     lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
-             f"--index-url {config_mod.redact(cfg.channel_url)}/{backend.name}",
+             f"--index-url {config_mod.redact(cfg.page(backend))}",
              f"--extra-index-url {_user_index()}"]
     if cfg.channel != "stable":
         lines.append("--pre")
@@ -173,7 +176,7 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
     if not fits and off:
         lines.append(f"ltt-hook is off ({off}), so pip would not apply it; fix: " + " ".join(
             [f"{os.path.basename(sys.executable)} -m pip install --force-reinstall --index-url",
-             f"{config_mod.redact(cfg.channel_url)}/{best.name}", f"torch=={torch.public}", *others]))
+             config_mod.redact(cfg.page(best)), f"torch=={torch.public}", *others]))
     elif not fits:
         lines.append("Fix: " + " ".join([f"{os.path.basename(sys.executable)} -m pip install --force-reinstall",
                                          f"torch=={torch.public}", *others]))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import sysconfig
 from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence, Set, Tuple
@@ -29,6 +30,8 @@ logger = logging.getLogger("ltt_hook")
 VERBOSE = 15  # pip's level for -v
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 _PUBLIC_HOSTS = ("download.pytorch.org", "download-r2.pytorch.org")
+#: Projects whose versions follow torch's releases (:func:`ltt_hook.selection.release_of`).
+_FOLLOWS_TORCH = ("torch", "torchvision", "torchaudio")
 _redact = config_mod.redact
 
 
@@ -94,17 +97,20 @@ def network_cause(exc: BaseException, status: Optional[int] = None) -> str:
 def index_page_problem(body: bytes) -> Optional[str]:
     """Why ``body`` is not a PEP 503 (HTML) or PEP 691 (JSON) project page; None if it is one.
 
-    A proxy's or captive portal's login page is HTML too: a form or a password field gives it
-    away (an index page has neither)."""
+    A proxy's or captive portal's login page is HTML too: a password field gives it away (an
+    index page has none; devpi's pages do carry a form, its "Refresh" button), and so does a form
+    on a page that links no file."""
     lower = body.lower()
     if body.lstrip()[:1] == b"{":
         return None if b'"files"' in lower else "the answer is JSON but not a project page (no \"files\")"
-    if b"<form" in lower or b"password" in lower:
+    if _PASSWORD.search(lower) or (b"<form" in lower and b"<a " not in lower):
         return "the answer is not an index page (an HTML form: a login or proxy page)"
     if b"<a " in lower or b"<html" in lower or b"</html>" in lower:
         return None
     return "the answer is not an index page (malformed HTML)"
 
+
+_PASSWORD = re.compile(rb"""type\s*=\s*["']?password""")
 
 PAGES = PageLog()
 
@@ -223,13 +229,16 @@ class Run:
         self.finder: Any = None
         #: project -> what the index's channel page of it offers (None: not readable)
         self._offers: Dict[str, Optional[Offer]] = {}
+        self._machine: Optional[detection.Machine] = None
 
     # -- what the user said explicitly
 
     def is_pytorch_index(self, url: str) -> bool:
+        if self.config.serves(url):
+            return True
         url = url.rstrip("/")
-        bases = (self.config.index_url, data.DEFAULT_INDEX_URL)
-        if any(url == b or url.startswith(b + "/") for b in bases):
+        base = data.DEFAULT_INDEX_URL
+        if url == base or url.startswith(base + "/"):
             return True
         return any(f"//{host}/whl" in url for host in _PUBLIC_HOSTS)
 
@@ -291,6 +300,7 @@ class Run:
                                         cache_dir=os.path.join(cache, "ltt-hook") if cache else None)
                        if needs_machine else None)
             self.environment = self._environment()
+            self._machine = machine
             offer = self._offer(project, request) if machine is not None else None
             self._decision = decide(self.config, machine, request, self.environment, offer, self._variants(offer))
             log_decision(self, self._decision)
@@ -317,12 +327,15 @@ class Run:
         missing or unreadable (then the tables plan the pages)."""
         if request.pins or request.index_backends or self.config.backends is not None:
             return None
+        machine, environment = self._machine, self.environment
+        kept = environment is not None and environment.torch is not None and environment.keeps_installed
+        if getattr(self.options, "no_index", False) or machine is None or (not machine.gpus and not kept):
+            return None  # no index to read; or no GPU: the CPU build is the only one this machine runs
         return self.offer(project)
 
     def offer(self, project: Optional[str]) -> Optional[Offer]:
         """What the channel's page of ``project`` offers this target (read once per run)."""
-        if project is None or project not in data.BACKEND_BUILT or release_of(project, Version("2.0")) is None \
-                or not self.tags:
+        if project not in _FOLLOWS_TORCH or not self.tags:
             return None
         if project not in self._offers:
             self._offers[project] = self._read_offer(project)
@@ -332,7 +345,9 @@ class Run:
         from .offer import read_offer
 
         assert self.tags is not None
-        url = f"{self.config.channel_url}/{project}/"
+        url = self.config.project_page(project)
+        if url is None:
+            return None
         try:
             body = fetch(self.session, url, "text/html")
         except Exception as exc:
@@ -381,11 +396,12 @@ class Run:
             logger.log(VERBOSE, "ltt-hook: %s is looked up on your PyTorch index URLs only: %s", project,
                        ", ".join(map(_redact, urls)))
             return urls
-        if project in data.TRITON_BUILDS:
-            self.redirected[project] = [f"{self.config.channel_url}/{project}/"]
-            return [self.config.channel_url]
         decision = self.decision(index_urls)
-        pages = [f"{self.config.channel_url}/{b.name}" for b in decision.plan]
+        if project in data.TRITON_BUILDS:  # one wheel for every backend: the channel's page, else the plan's first
+            base = self.config.channel_url if not self.config.is_template else self.config.page(decision.plan[0])
+            self.redirected[project] = [f"{base}/{project}/"]
+            return [base]
+        pages = [self.config.page(b) for b in decision.plan]
         self.redirected[project] = [f"{page}/{project}/" for page in pages]
         how = "the first of" if not decision.consults_every_page and len(pages) > 1 else "on"
         logger.log(VERBOSE, "ltt-hook: %s is looked up %s %s", project, how, ", ".join(map(_redact, pages)))
@@ -429,7 +445,7 @@ class Run:
         torch R" note is repeated only when ``found`` (pip's candidates from the pages read)
         agrees: its newest build this run admits is of release R."""
         decision = self._decision
-        backend = backend_from_url(page)
+        backend = self.config.backend_of(page) or backend_from_url(page)
         name = backend.name if backend else "this index's builds"
         index = _redact(page.rstrip("/").rsplit("/", 1)[0] if page.rstrip("/").endswith(tuple(PYTORCH)) else page)
         if decision is None:
@@ -472,7 +488,7 @@ class Run:
         page_url = getattr(page, "url", page) if page is not None else None
         for url in (page_url, getattr(link, "url", None)):
             if isinstance(url, str) and self.is_pytorch_index(url.split("#")[0]):
-                backend = backend_from_url(url)
+                backend = self.config.backend_of(url) or backend_from_url(url)
                 if backend is not None:
                     return backend
         release = release_of(project, version)
@@ -585,7 +601,7 @@ def log_decision(run: Run, decision: Decision) -> None:
     if decision.plan:
         order = "in this order, until one serves the request" if not decision.consults_every_page else "all"
         names = ", ".join(b.name for b in decision.plan)
-        lines.append(f"  pages ({order}): {names} on {_redact(run.config.channel_url)}")
+        lines.append(f"  pages ({order}): {names} on {_redact(run.config.page(decision.plan[0]))} and so on")
     logger.log(VERBOSE, "\n".join(lines))
     for warning in decision.warnings:
         note_once(warning, "%s", warning, level=logging.WARNING)

@@ -130,7 +130,7 @@ def test_jetson_orin_gets_the_cpu_build_and_one_line_naming_nvidias_jetson_index
     (line,) = ltt_lines(result)
     assert line.startswith("ltt-hook: PyTorch packages are cpu builds"), result.output
     assert ORIN_NOTE in line, result.output
-    assert "LTT_INDEX_URL=https://pypi.jetson-ai-lab.io/jp6 LTT_PYTORCH_COMPUTATION_BACKEND=cu126" in line
+    assert "LTT_INDEX_URL=https://pypi.jetson-ai-lab.io/jp6/{backend}/+simple LTT_PYTORCH_COMPUTATION_BACKEND=cu126" in line
 
 
 # --------------------------------------------------------------------------- controls

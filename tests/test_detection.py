@@ -508,8 +508,8 @@ def test_jetson_orin_gets_cpu_with_one_line_naming_nvidias_jetson_index(tmp_path
     assert note.startswith("a CPU build, because PyTorch's own CUDA builds do not support Jetson Orin GPUs "
                            f"({stand_in.AGX_ORIN_MODEL}, sm_87)")
     assert "NVIDIA publishes Jetson builds on its Jetson AI Lab index" in note
-    assert "[ltt] index-url = https://pypi.jetson-ai-lab.io/jp6 and backend = cu126" in note
-    assert "LTT_INDEX_URL=https://pypi.jetson-ai-lab.io/jp6" in note and "\n" not in note
+    assert "[ltt] index-url = https://pypi.jetson-ai-lab.io/jp6/{backend}/+simple and backend = cu126" in note
+    assert "LTT_INDEX_URL=https://pypi.jetson-ai-lab.io/jp6/{backend}/+simple" in note and "\n" not in note
     for name, (reason, row, source) in got["verdicts"].items():
         if name.startswith("cu"):  # sm_80 code would run on sm_87 by the rule: the Jetson rule decides
             assert reason == note[len("a CPU build, because "):], name

@@ -10,9 +10,10 @@ import shutil
 import pytest
 
 from support import replica
-from support.harness import newest_release, releases_for, test_python
+from support.harness import NEWEST_BUILDS, newest_release, releases_for, test_python
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
+CU_550 = NEWEST_BUILDS[newest_release().torch][0]  # the best build of the newest release for driver 550
 PY = test_python()
 
 
@@ -66,12 +67,22 @@ def test_a_release_no_table_knows_is_found_on_the_index_and_judged(hook_venv, nv
         assert result.chosen["torch"] == "2.15.0+cu130", result.output
 
 
-def test_the_common_case_reads_one_page_per_project(hook_venv, nvidia, pytorch_index):
+def test_the_common_case_reads_one_page_per_project_and_what_the_index_offers(hook_venv, plain_venv, nvidia,
+                                                                               pytorch_index):
     pytorch_index.clear()
     result = hook_venv.pip("install", "torch", "torchvision", env=nvidia("550.54.14", RTX_3090))
     assert result.returncode == 0, result.output
     pages = [path for _, path, _, _ in pytorch_index.requests if path.endswith(("/torch/", "/torchvision/"))]
-    assert len(pages) == 2, pages  # as many as the hand-written --index-url command
+    # The torch page of the channel (which release is on which backend page), then one page per
+    # project: one request more than the hand-written --index-url command, whatever the tables say.
+    assert pages == ["/whl/torch/", f"/whl/{CU_550}/torch/", f"/whl/{CU_550}/torchvision/"], pages
+    pytorch_index.clear()
+    by_hand = plain_venv.pip("install", "--index-url", f"{plain_venv.base_env['LTT_INDEX_URL']}/{CU_550}",
+                             "--extra-index-url", plain_venv.base_env["PIP_INDEX_URL"], "torch", "torchvision")
+    assert by_hand.returncode == 0, by_hand.output
+    assert by_hand.chosen["torch"] == result.chosen["torch"]
+    by_hand_pages = [path for _, path, _, _ in pytorch_index.requests if path.endswith(("/torch/", "/torchvision/"))]
+    assert len(pages) == len(by_hand_pages) + 1, (pages, by_hand_pages)
 
 
 @pytest.mark.parametrize("flags", [["-Im"], ["-sm"], ["-IEm"], ["-X", "utf8", "-m"], ["-Xutf8", "-m"]],
@@ -112,4 +123,5 @@ def test_a_cap_found_in_a_librarys_metadata_reads_the_next_pages(hook_venv, nvid
     assert result.returncode == 0, result.output
     assert result.chosen["torch"] == f"{old[-1].torch}+cu124"
     asked = [path for _, path, _, _ in pytorch_index.requests if path.endswith("/torch/")]
-    assert asked[0] == "/whl/cu126/torch/" and asked[-1] == "/whl/cu124/torch/" and "/whl/cpu/torch/" not in asked, asked
+    assert asked[0] == "/whl/torch/"  # what the index offers (read before the cap is known)
+    assert asked[1] == "/whl/cu126/torch/" and asked[-1] == "/whl/cu124/torch/" and "/whl/cpu/torch/" not in asked, asked

@@ -300,7 +300,7 @@ def test_a_free_threaded_target_python_plans_only_releases_with_its_wheels(hook_
         wheels = [path for _, path, _, _ in index.requests if ".whl" in path]
         assert wheels and all(f"-{target.wheel_tags}-" in path for path in wheels), wheels
         pages = [path for _, path, _, _ in index.requests if path.endswith("/torch/")]
-        assert pages == ["/whl/cu129/torch/"], pages
+        assert pages == ["/whl/torch/", "/whl/cu129/torch/"], pages  # what the index offers, then its page
 
 
 @pytest.mark.skipif(PIP < Version("26.0"), reason="--uploaded-prior-to is pip 26.0+")

@@ -314,7 +314,8 @@ def test_a_variants_file_lets_a_new_gpu_get_the_build_that_has_its_code(hook_ven
         index.clear()
         result = hook_venv.pip("install", "-v", "torch", "torchvision", env=env)
         assert result.returncode == 0, result.output
-        assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.20.0+cu130", "0.35.0+cu130")
+        # cu132's list has sm_130 too, and it ranks above cu130
+        assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.20.0+cu132", "0.35.0+cu132")
         assert "torch-2.20.0-variants.json" in result.output
         assert "choosing torch" not in result.output, result.output  # it installs 2.20.0, not 2.10
         # Once per process, for torch and torchvision alike: the page and the file.

@@ -61,9 +61,10 @@ def test_rtx_4090_on_driver_575_gets_cu128_on_windows(hook_venv, nvidia, pytorch
     pytorch_index.clear()
     result = install(hook_venv, {**nvidia("575.57.08", RTX_4090), **WIN}, "torch==2.10.0")
     result.assert_build("torch", "2.10.0", "cu128", WIN_TAG)
-    # Judged by the Windows tables, cu129 was never planned: one page, as for a Linux machine. (Judged
-    # by the Linux ones, pip would read cu129's page, find no Windows wheel there and go on to cu128.)
-    assert torch_pages(pytorch_index) == ["/whl/cu128/torch/"]
+    # The project's page (what the index offers win_amd64), then one backend page: cu129 was never
+    # planned. (Judged by the Linux tables, pip would read cu129's page, find no Windows wheel there
+    # and go on to cu128.)
+    assert torch_pages(pytorch_index) == ["/whl/torch/", "/whl/cu128/torch/"]
 
 
 @pytest.mark.skipif(not python_has("2.10.0"), reason="torch 2.10 has no wheels for this Python")
@@ -73,7 +74,7 @@ def test_rtx_4090_on_driver_575_gets_cu129_on_linux(hook_venv, nvidia, pytorch_i
     pytorch_index.clear()
     result = install(hook_venv, nvidia("575.57.08", RTX_4090), "torch==2.10.0")
     result.assert_build("torch", "2.10.0", "cu129", LINUX_TAG)
-    assert torch_pages(pytorch_index) == ["/whl/cu129/torch/"]
+    assert torch_pages(pytorch_index) == ["/whl/torch/", "/whl/cu129/torch/"]
 
 
 # --------------------------------------------------------------------------- Windows-only rows
