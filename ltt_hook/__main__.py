@@ -176,9 +176,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("index-url", help="print this machine's PyTorch index URL")
-    req = commands.add_parser("requirements", help="a requirements file pinned to this machine's build")
-    req.add_argument("projects", nargs="+")
-    req.add_argument("-o", "--output", help="write to this file instead of standard output")
+    for command, what in (("requirements", "a requirements file pinned to this machine's build (pip, uv pip)"),
+                          ("uv", "[tool.uv] index and sources for this machine's build"),
+                          ("poetry", "a Poetry source and dependencies for this machine's build")):
+        req = commands.add_parser(command, help=what)
+        req.add_argument("projects", nargs="+")
+        req.add_argument("-o", "--output", help="write to this file instead of standard output")
+        req.add_argument("--platform", action="append", default=[], help="resolve for this platform (pip's option)")
+        req.add_argument("--python-version", help="resolve for this Python (pip's option)")
+        req.add_argument("--abi", help="resolve for this ABI (pip's option)")
     commands.add_parser("pip-conf", help="an [ltt] snippet for a shared pip.conf")
     commands.add_parser("check", help="whether the installed torch fits this machine")
     args = parser.parse_args(argv)
@@ -192,7 +198,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     offer, offer_note = (exports.read_offer(cfg) if args.command in (None, "index-url", "pip-conf")
                          and not cfg.disable else (None, ""))
-    if args.command in ("index-url", "requirements", "pip-conf"):
+    if args.command in ("index-url", "requirements", "uv", "poetry", "pip-conf"):
         from .exports import HookOff, _on
 
         try:
@@ -204,10 +210,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(config_mod.redact(exports.index_url(cfg, machine, offer)))
     elif args.command == "pip-conf":
         print(exports.pip_conf(cfg, machine, offer), end="")
-    elif args.command == "requirements":
+    elif args.command in ("requirements", "uv", "poetry"):
+        write = {"requirements": exports.requirements, "uv": exports.uv_project, "poetry": exports.poetry_project}
+        target = exports.Target(tuple(args.platform), args.python_version, args.abi)
         try:
-            text = exports.requirements(cfg, args.projects)
-        except RuntimeError as exc:
+            text = write[args.command](cfg, args.projects, target)
+        except exports.ExportError as exc:
             print(f"ERROR: pip could not resolve {' '.join(args.projects)}: {exc}", file=sys.stderr)
             return 1
         if args.output:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Optional, Tuple
 
-__all__ = ["Backend", "InvalidBackend", "parse_backend", "backend_from_label", "backend_from_url", "suggest_backend"]
+__all__ = ["Backend", "InvalidBackend", "parse_backend", "backend_from_label", "backend_from_url",
+           "backend_in_repository", "suggest_backend"]
 
 _NAME = re.compile(r"^(?:(cpu|xpu)|cu(\d)(\d)|cu(\d\d)(\d)|rocm(\d+(?:\.\d+){1,2}))$")
 # A local label starts with a backend; anything after a dot that follows it is a variant
 # (``cpu.cxx11.abi``). Labels such as triton's ``git1a2b3c4d`` are not backends.
 _LABEL = re.compile(r"^(cpu|xpu|cu\d{2,3}|rocm\d+(?:\.\d+){1,2})(?:\.[a-z].*)?$")
 _URL = re.compile(r"/whl/(?:(?:nightly|test)/)?(cpu|xpu|cu\d{2,3}|rocm\d+(?:\.\d+){1,2})(?:/|$)")
+# A company mirror's repository named after a backend: ``…/pytorch-cu126/simple``, ``…/torch_cu126/``.
+_REPOSITORY = re.compile(r"(?:^|[/_-])(cpu|xpu|cu\d{2,3}|rocm\d+(?:\.\d+){1,2})(?:/|$)")
 
 ACCEPTED = "cpu, cuXY or cuXYZ (e.g. cu126), rocmX.Y[.Z] (e.g. rocm6.4), xpu"
 
@@ -92,4 +95,14 @@ def backend_from_label(local: Optional[str]) -> Optional[Backend]:
 def backend_from_url(url: str) -> Optional[Backend]:
     """The backend of a PyTorch index URL (``…/whl/nightly/cu126/…``), else None."""
     m = _URL.search(url)
+    return parse_backend(m.group(1)) if m else None
+
+
+def backend_in_repository(url: str) -> Optional[Backend]:
+    """The backend a repository of the user's index URL is named after (``https://host/artifactory/
+    api/pypi/pytorch-cu126/simple`` -> cu126), else None. Only a hint: such an index counts as the
+    user's PyTorch index only for builds labelled for a backend (:meth:`ltt_hook.run.Run.rejects`)."""
+    from urllib.parse import urlsplit
+
+    m = _REPOSITORY.search(urlsplit(url).path.lower())
     return parse_backend(m.group(1)) if m else None

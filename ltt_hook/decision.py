@@ -137,6 +137,19 @@ class Decision:
             self._verdicts[key] = f"built for {backend}: {reason}" if reason else None
         return self._verdicts[key]
 
+    def best_for(self, release: Version) -> Optional[Backend]:
+        """This machine's best backend for torch ``release`` by the tables (the first allowed one
+        when the backend is fixed); None for a release the tables lack."""
+        if self.off:
+            return None
+        if self.fixed is not None:
+            return self.fixed[0]
+        names = data.RELEASE_BACKENDS.get(f"{release.major}.{release.minor}")
+        if names is None or self.machine is None:
+            return None
+        gpu = _best([b for b in map(parse_backend, names.split()) if b.is_gpu], release, self.machine)
+        return gpu or CPU
+
     def admits(self, project: str, version: Version, specifiers: Sequence[SpecifierSet]) -> bool:
         """Whether a build found on a page serves the request (then later pages are not read)."""
         if not all(spec.contains(version, prereleases=True) for spec in specifiers):

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
-from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import config as config_mod, data
 from ._packaging import SpecifierSet, Version, canonicalize_name
@@ -116,33 +116,100 @@ def _user_index() -> str:
     return os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple"
 
 
-def requirements(cfg: config_mod.Config, projects: Sequence[str]) -> str:
-    """A requirements file pinned to this machine's builds, resolved by pip with the hook."""
+class Target(NamedTuple):
+    """The machine an export is for, as pip's options name it (a Docker build stage's)."""
+
+    platforms: Tuple[str, ...] = ()
+    python_version: Optional[str] = None
+    abi: Optional[str] = None
+
+    def pip_options(self, directory: str) -> List[str]:
+        """pip's options for a dry run that resolves for this target (``--target`` into
+        ``directory``, which every pip from 22.3 takes with these)."""
+        if not (self.platforms or self.python_version or self.abi):
+            return []
+        options = ["--only-binary=:all:", "--target", directory]
+        options += [f"--platform={p}" for p in self.platforms]
+        options += [f"--python-version={self.python_version}"] if self.python_version else []
+        options += [f"--abi={self.abi}"] if self.abi else []
+        return options
+
+
+class ExportError(RuntimeError):
+    """pip could not resolve what an export asks for; the message is one line."""
+
+
+def resolve(projects: Sequence[str], target: Optional[Target] = None) -> List[Dict[str, Any]]:
+    """What pip with the hook would install for ``projects`` (its ``--report``'s ``install``)."""
     with tempfile.TemporaryDirectory() as tmp:
         report = os.path.join(tmp, "report.json")
-        proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
-                               "--ignore-installed", "--report", report, *projects],
+        proc = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+                               "--report", report, *(target or Target()).pip_options(os.path.join(tmp, "target")),
+                               *projects],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(proc.stderr.strip() or proc.stdout.strip())
+            errors = [line for line in (proc.stderr + proc.stdout).splitlines() if line.startswith("ERROR:")]
+            said = errors[-1][len("ERROR:"):].strip() if errors else (proc.stderr.strip().splitlines() or ["?"])[-1]
+            raise ExportError(said)
         with open(report, encoding="utf-8") as f:
-            installs = json.load(f)["install"]
-    pinned = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs
+            return list(json.load(f)["install"])
+
+
+def _pins(installs: Sequence[Dict[str, Any]]) -> Tuple[Dict[str, str], Backend]:
+    pinned: Dict[str, str] = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"] for i in installs
               if canonicalize_name(i["metadata"]["name"]) in PYTORCH}
     labels = {b for b in (backend_from_label(Version(v).local) for v in pinned.values()) if b is not None}
-    backend = max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
+    return pinned, max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
+
+
+def requirements(cfg: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
+    """A requirements file pinned to this machine's builds, resolved by pip with the hook.
+
+    The user's index comes first as ``--index-url`` and the PyTorch page as
+    ``--extra-index-url``: pip reads both alike, and uv, which gives ``--extra-index-url``
+    priority and takes a project from the first index that has it, finds torch on the PyTorch
+    page (the ``+label`` pins allow no other)."""
+    installs = resolve(projects, target)
+    pinned, backend = _pins(installs)
     lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
-             f"--index-url {config_mod.redact(cfg.page(backend))}",
-             f"--extra-index-url {_user_index()}"]
+             f"--index-url {_user_index()}",
+             f"--extra-index-url {config_mod.redact(cfg.page(backend))}"]
     if cfg.channel != "stable":
         lines.append("--pre")
     from .extensions import export  # the extension pages for this torch, and their pins
 
     find_links, extension_pins = export(cfg, installs, pinned.get(canonicalize_name("torch")))
     lines += find_links
-    pinned.update(extension_pins)
+    pinned.update({str(k): v for k, v in extension_pins.items()})
     lines += [f"{name}=={version}" for name, version in sorted(pinned.items())]
     lines += [p for p in projects if canonicalize_name(re.split(r"[\[=<>!~;@ ]", p, maxsplit=1)[0]) not in pinned]
+    return "\n".join(lines) + "\n"
+
+
+def uv_project(cfg: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
+    """``pyproject.toml`` tables for uv: the PyTorch page as an explicit index (used only by the
+    projects that name it), and a source per PyTorch project pointing there."""
+    pinned, backend = _pins(resolve(projects, target))
+    name = f"pytorch-{backend.name}"
+    lines = ["# uv: PyTorch projects from this machine's PyTorch build (`python -m ltt_hook uv`).",
+             "[[tool.uv.index]]", f'name = "{name}"', f'url = "{config_mod.redact(cfg.page(backend))}"',
+             "explicit = true", "", "[tool.uv.sources]"]
+    lines += [f'{project} = {{ index = "{name}" }}' for project in sorted(pinned)]
+    lines += ["", "# and in [project] dependencies:"]
+    lines += [f'#   "{project}=={version}",' for project, version in sorted(pinned.items())]
+    return "\n".join(lines) + "\n"
+
+
+def poetry_project(cfg: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
+    """``pyproject.toml`` tables for Poetry: the PyTorch page as an explicit source, and each
+    PyTorch project pinned to this machine's build from it."""
+    pinned, backend = _pins(resolve(projects, target))
+    name = f"pytorch-{backend.name}"
+    lines = ["# Poetry: PyTorch projects from this machine's PyTorch build (`python -m ltt_hook poetry`).",
+             "[[tool.poetry.source]]", f'name = "{name}"', f'url = "{config_mod.redact(cfg.page(backend))}"',
+             'priority = "explicit"', "", "[tool.poetry.dependencies]"]
+    lines += [f'{project} = {{ version = "{version}", source = "{name}" }}'
+              for project, version in sorted(pinned.items())]
     return "\n".join(lines) + "\n"
 
 

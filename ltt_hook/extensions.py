@@ -433,8 +433,11 @@ def after_lookup(run: Run, project: str, session: Any) -> None:
     if outcome is None or outcome[0] == "ok":
         return
     if outcome[0] == "failed":
+        way_out = (f"point [ltt] extension-mirrors (LTT_EXTENSION_MIRRORS) at a mirror you can reach, "
+                   f"{source.id}=URL" if source.base else "fix the URL in your [ltt] extensions")
         raise stop(f"ltt-hook: could not read the extension page {_redact(url)}: {outcome[1]}. Nothing was "
-                   f"installed; {project} is not taken from other pages instead.")
+                   f"installed; {project} is not taken from other pages instead ({way_out}; or set "
+                   "LTT_DISABLE=1 to leave it to your indexes)")
     key = f"extension-missing:{url}"
     if key in _state(run).noted:
         return

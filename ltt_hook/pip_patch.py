@@ -16,7 +16,7 @@ import sys
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import wrappers as w
-from .safety import STATE, Stop, give_up, guard
+from .safety import OLDEST_PIP, STATE, Stop, give_up, guard, older_than_supported
 
 __all__ = ["Patch", "PATCHES", "TRIGGERS", "on_import"]
 
@@ -146,6 +146,10 @@ def on_import(name: str, module: Any) -> None:
     (except strict mode's exit)."""
     try:
         if STATE.broken or name not in TRIGGERS or not _pip_is_the_program():
+            return
+        version = getattr(sys.modules.get("pip"), "__version__", "")
+        if older_than_supported(version):  # checked against 22.3 and newer only: never half-patch an older one
+            give_up(f"pip {version} is older than {OLDEST_PIP}")
             return
         _apply(name)
     except SystemExit:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Dict, FrozenSet, List, Optional, Sequence
 
 from . import config as config_mod, data, detection
 from ._packaging import InvalidVersion, SpecifierSet, Version
-from .backends import Backend, backend_from_label, backend_from_url
+from .backends import Backend, backend_from_label, backend_from_url, backend_in_repository
 from .decision import Decision, Environment, Request, decide
 from .safety import note_once, stop
 from .selection import pypi_backend, release_of, tables_know
@@ -243,7 +243,14 @@ class Run:
         return any(f"//{host}/whl" in url for host in _PUBLIC_HOSTS)
 
     def user_pytorch_indexes(self, index_urls: List[str]) -> List[str]:
-        return [u for u in index_urls if self.is_pytorch_index(u)]
+        """The user's index URLs that are PyTorch indexes: on the PyTorch index (or its configured
+        mirror), or a repository named after a backend (a company mirror's ``pytorch-cu126``)."""
+        return [u for u in index_urls if self.is_pytorch_index(u) or self.named_mirror(u)]
+
+    def named_mirror(self, url: str) -> Optional[Backend]:
+        """The backend of a user's index URL that is not the PyTorch index but is named after a
+        backend (``…/pytorch-cu126/simple``); None otherwise."""
+        return None if self.is_pytorch_index(url) else backend_in_repository(url)
 
     def _environment(self) -> Environment:
         """The installed torch (read from its own files), and whether this run may keep it."""
@@ -268,7 +275,8 @@ class Run:
         self.tags = frozenset(str(tag) for tag in get()) if get is not None else frozenset()
 
     def request(self, index_urls: List[str]) -> Request:
-        url_backends = {b for b in map(backend_from_url, self.user_pytorch_indexes(index_urls)) if b}
+        url_backends = {b for b in (backend_from_url(u) or self.named_mirror(u)
+                                    for u in self.user_pytorch_indexes(index_urls)) if b}
         opts = self.options
         python, free_threaded = self._target_python()
         return Request(requested=frozenset(self.requested),
@@ -420,16 +428,53 @@ class Run:
         outcomes = [(url, PAGES.get(url)) for url in urls]
         for url, outcome in outcomes:
             if outcome is not None and outcome[0] == "failed":
-                where = self.config.origins["index-url"]
-                where = "the default index" if where == "default" else where
+                if self.named_mirror(url):
+                    where = "your index URL, which is named after a PyTorch backend"
+                else:
+                    where = self.config.origins["index-url"]
+                    where = "the default index" if where == "default" else where
                 return (f"could not read {_redact(url)}: {outcome[1]} (the PyTorch index comes from {where}; "
-                        "set LTT_INDEX_URL or [ltt] index-url to a mirror you can reach, or LTT_DISABLE=1 to "
-                        "take PyTorch packages from your own indexes)")
+                        "set LTT_INDEX_URL or [ltt] index-url to a mirror you can reach, install from a folder "
+                        "of wheels with --no-index -f DIR, or set LTT_DISABLE=1 to take PyTorch packages from "
+                        "your own indexes)")
         missing = [(url, outcome) for url, outcome in outcomes if outcome is not None and outcome[0] == "missing"]
         if len(missing) == len(outcomes):
             url, (_, detail) = missing[0]
             return f"the PyTorch index has no page for {project} ({_redact(url)} answered {detail})"
         return None
+
+    def offline_build(self, project: str, found: Sequence[Any]) -> Optional[str]:
+        """When the PyTorch index could not be read: the build of ``found`` (pip's candidates,
+        already judged) that lies on this machine (a --find-links folder or a file:// index) and
+        is this machine's best build of its release, as ``torch 2.14.1+cu126 from DIR``; None
+        when there is none, or when the index did answer."""
+        failed = any((PAGES.get(url) or ("",))[0] == "failed" for url in self.redirected.get(project, []))
+        decision = self._decision
+        if not failed or decision is None:
+            return None
+        local = [c for c in found if str(getattr(c.link, "url", "")).startswith("file:")]
+        for candidate in sorted(local, key=lambda c: Version(str(c.version)), reverse=True):
+            version = Version(str(candidate.version))
+            backend = self.backend_of(project, version, candidate.link)
+            release = release_of(project, version)
+            if backend is not None and release is not None and decision.best_for(release) == backend:
+                where = str(candidate.link.url).rsplit("/", 1)[0]
+                return f"{project} {version} from {_redact(where)}"
+        return None
+
+    def nothing_on_named_mirror(self, project: str, found: Sequence[Any]) -> Optional[str]:
+        """After a lookup on the user's own index named after a backend: why it is not a source of
+        PyTorch builds (no build labelled for a backend there), if so."""
+        urls = [u for u in self.redirected.get(project, []) if self.named_mirror(u)]
+        if not urls or found:
+            return None
+        url = urls[0].rstrip("/").rsplit("/", 1)[0]
+        backend = self.named_mirror(url)
+        template = url.replace(backend.name, "{backend}") if backend is not None else url
+        return (f"your index {_redact(url)} is named after the PyTorch backend {backend} but holds no {project} "
+                f"build labelled for it; PyTorch packages are not taken from other indexes. If it mirrors the "
+                f"PyTorch index, declare it: [ltt] index-url = {_redact(template)} (LTT_INDEX_URL); or set "
+                "LTT_DISABLE=1 to leave PyTorch packages to your indexes")
 
     def first_page_read(self, project: str) -> Optional[str]:
         """The first of ``project``'s pages that answered (fixed backends read them all)."""
@@ -496,6 +541,11 @@ class Run:
             return None
         return pypi_backend(release)
 
+    def _from_named_mirror(self, link: Any) -> bool:
+        page = getattr(link, "comes_from", None)
+        url = getattr(page, "url", page)
+        return isinstance(url, str) and self.named_mirror(url) is not None
+
     def pick(self, project: str, candidate: Any) -> None:
         """pip found ``candidate`` the best build of ``project`` (its resolver tries it first)."""
         try:
@@ -530,6 +580,9 @@ class Run:
         if backend is None and release_of(project, version) is not None and not decision.off:
             return ("is an unlabelled build from outside the PyTorch index of a release ltt-hook does not "
                     "know: PyPI's CUDA build of an unknown CUDA version, not runnable unless proven")
+        if version.local is None and not decision.off and self._from_named_mirror(link):
+            return ("is an unlabelled build on an index that is not the PyTorch index: only builds labelled "
+                    "for a backend are taken from it")
         return decision.rejects(project, version, backend)
 
 

@@ -66,6 +66,19 @@ def strict_mode() -> bool:
         return False
 
 
+#: The oldest pip whose internals the patch table was checked against (ltt_hook/pip_patch.py).
+OLDEST_PIP = "22.3"
+
+
+def older_than_supported(version: str) -> bool:
+    try:
+        from ._packaging import Version
+
+        return Version(version) < Version(OLDEST_PIP)
+    except Exception:
+        return False
+
+
 def give_up(reason: str) -> None:
     """ltt-hook cannot work in this pip: pip runs unpatched, with one warning (strict: exit 1)."""
     STATE.broken = STATE.broken or reason
@@ -73,9 +86,13 @@ def give_up(reason: str) -> None:
         return
     STATE.warned = True
     version = getattr(sys.modules.get("pip"), "__version__", "unknown")
-    message = (f"ltt-hook does not support pip {version} ({reason}); pip runs unpatched and "
-               "PyTorch packages come from your configured indexes. Please report this to "
-               "ltt-hook with the output of `pip --version`.")
+    if older_than_supported(version):
+        message = (f"ltt-hook needs pip {OLDEST_PIP} or newer, and this is pip {version}; pip runs unpatched and "
+                   "PyTorch packages come from your configured indexes. Upgrade pip: python -m pip install -U pip")
+    else:
+        message = (f"ltt-hook does not support pip {version} ({reason}); pip runs unpatched and "
+                   "PyTorch packages come from your configured indexes. Please report this to "
+                   "ltt-hook with the output of `pip --version`.")
     if strict_mode():
         sys.stderr.write(f"ERROR: {message} Strict mode is on, so pip stops here.\n")
         raise SystemExit(1)

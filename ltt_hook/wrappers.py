@@ -270,7 +270,10 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
         name = canonicalize_name(project_name)
         if _extensions is not None:
             _extensions.after_lookup(run, name, self._link_collector.session)  # an extension's page
-        _stop_on_page_problem(run, name)
+        _stop_on_page_problem(run, name, result)
+        problem = run.nothing_on_named_mirror(name, result) if name in data.BACKEND_BUILT else None
+        if problem:
+            raise stop(f"ltt-hook: {problem}. Nothing was installed.")
         if name in run.chains:
             run.found[name] = result  # pip keeps this very list: later pages extend it in place
         if result and name in data.BACKEND_BUILT and name in run.redirected and "said" not in STATE.notes:
@@ -282,11 +285,18 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
     return result
 
 
-def _stop_on_page_problem(run: Run, name: str) -> None:
+def _stop_on_page_problem(run: Run, name: str, found: Any = None) -> None:
     problem = run.page_problem(name)
-    if problem:
-        raise stop(f"ltt-hook: {problem}. Nothing was installed; PyTorch packages are not "
-                   "taken from other indexes instead.")
+    if not problem:
+        return
+    local = run.offline_build(name, found) if found else None
+    if local:  # offline, with this machine's best build in a folder of wheels
+        note_once(f"offline:{name}", "ltt-hook: the PyTorch index could not be read (%s); using %s, this machine's "
+                  "best build of its release.", problem.split(" (the PyTorch index comes from", 1)[0], local,
+                  level=logging.WARNING)
+        return
+    raise stop(f"ltt-hook: {problem}. Nothing was installed; PyTorch packages are not "
+               "taken from other indexes instead.")
 
 
 def find_best_candidate(pip: PipCall, self: Any, project_name: str, specifier: Any = None, hashes: Any = None) -> Any:

@@ -184,7 +184,8 @@ def test_an_unreadable_page_stops_pip(hook_venv, ext_env, ext_server, fault, pro
     errors = [line for line in result.output.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1, result.output
     assert errors[0].startswith(f"ERROR: ltt-hook: could not read the extension page {ext_server.url}{page}: "), errors
-    assert errors[0].endswith(f"Nothing was installed; {project} is not taken from other pages instead.")
+    assert f"Nothing was installed; {project} is not taken from other pages instead (point [ltt] extension-mirrors" in errors[0]
+    assert errors[0].endswith("or set LTT_DISABLE=1 to leave it to your indexes).")
 
 
 def test_a_page_that_is_not_https_stops_pip(hook_venv, ext_env):

@@ -113,3 +113,49 @@ def test_recipe_jetson_orin_on_nvidias_devpi_index(hook_venv, nvml_lib, tmp_path
         assert result.returncode == 0, result.output
         assert result.chosen["torch"] == "2.8.0" and unquote(result.url("torch")).endswith(f"/root/+f/{wheel.name}")
         assert "cannot run" not in result.output  # NVIDIA's Jetson builds: PyTorch's tables say nothing of them
+
+
+# --------------------------------------------------------------------------- your own index URLs
+
+
+def test_your_own_index_url_of_a_backend_repository_is_your_pytorch_index(hook_venv, nvidia, shaped_mirror, pypi):
+    # Driver 580 would take cu132 from the configured index; the user names a cu126 repository.
+    url = f"{shaped_mirror.url}/artifactory/api/pypi/pytorch-cu126/simple"
+    result = hook_venv.pip("install", "--index-url", url, "--extra-index-url", f"{pypi.url}/simple", "torch",
+                           env=nvidia("580.65.06", RTX_3090))
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == f"{NEWEST.torch}+cu126" and result.url("torch").startswith(shaped_mirror.url)
+
+
+def test_an_index_named_after_a_backend_without_labelled_builds_is_no_source(hook_venv, shaped_mirror, pypi, tmp_path):
+    # PyPI's unlabelled torch under a repository that happens to be named "…-cpu": not a PyTorch index.
+    link = shaped_mirror.root / "pypi-cpu"
+    if not link.exists():
+        os.symlink(pypi.root, link)
+    url = f"{shaped_mirror.url}/pypi-cpu/simple"
+    line = fails_in_one_line(hook_venv, "--index-url", url, "torch")
+    assert f"your index {url} is named after the PyTorch backend cpu" in line, line
+    assert f"[ltt] index-url = {shaped_mirror.url}/pypi-{{backend}}/simple" in line
+
+
+# --------------------------------------------------------------------------- offline
+
+
+def test_offline_a_wheelhouse_with_this_machines_best_build_is_used(hook_venv, nvidia, index_root, tmp_path):
+    house = tmp_path / "house"
+    house.mkdir()
+    best = _expected(False)  # driver 550
+    wheel = next((index_root / "whl" / best).glob(f"torch-{NEWEST.torch}+{best}-{PY.wheel_tags}-manylinux*.whl"))
+    (house / wheel.name).write_bytes(wheel.read_bytes())
+    unreachable = {**nvidia("550.54.14", RTX_3090), "LTT_INDEX_URL": "http://127.0.0.1:9/whl", "PIP_RETRIES": "0"}
+    result = hook_venv.pip("install", "--no-deps", "-f", str(house), f"torch=={NEWEST.torch}", env=unreachable)
+    assert result.returncode == 0, result.output
+    assert result.chosen["torch"] == f"{NEWEST.torch}+{best}"
+    lines = [line for line in result.output.splitlines() if "could not be read" in line]
+    assert len(lines) == 1 and f"using torch {NEWEST.torch}+{best} from {house.as_uri()}" in lines[0], result.output
+    # Only a CPU build in the folder, on a GPU machine: the error names the way out.
+    (house / wheel.name).unlink()
+    cpu = next((index_root / "whl" / "cpu").glob(f"torch-{NEWEST.torch}+cpu-{PY.wheel_tags}-manylinux*.whl"))
+    (house / cpu.name).write_bytes(cpu.read_bytes())
+    line = fails_in_one_line(hook_venv, "--no-deps", "-f", str(house), f"torch=={NEWEST.torch}", env=unreachable)
+    assert "--no-index -f DIR" in line, line

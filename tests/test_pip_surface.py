@@ -117,7 +117,7 @@ def test_requirements_export_gives_the_same_build_without_the_hook(hook_venv, pl
     assert out.returncode == 0, out.output
     text = req.read_text()
     assert "torch==2.14.1+cu126" in text and "torchvision==0.29.1+cu126" in text
-    assert f"--index-url {hook_venv.base_env['LTT_INDEX_URL']}/cu126" in text
+    assert f"--extra-index-url {hook_venv.base_env['LTT_INDEX_URL']}/cu126" in text
     result = plain_venv.pip("install", "-r", str(req))
     assert result.returncode == 0, result.output
     assert (result.chosen["torch"], result.chosen["torchvision"]) == ("2.14.1+cu126", "0.29.1+cu126")

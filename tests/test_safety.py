@@ -9,7 +9,7 @@ import re
 import pytest
 
 from support import gpu, replica
-from support.harness import Venv, fails_in_one_line, write_config
+from support.harness import Venv, fails_in_one_line, wheelhouse, write_config
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 
@@ -235,3 +235,16 @@ def test_hung_nvidia_smi_is_abandoned(venv):
     assert "nvidia-smi: no answer within 5 s" in info["machine"]["notes"]
     pids = gpu.runs(smi)
     assert len(pids) == 1 and not gpu.is_running(pids[0])  # started once, killed at the timeout
+
+
+def test_a_pip_older_than_supported_is_told_to_upgrade_not_to_report(tmp_path, hook_wheel, pytorch_index, pypi):
+    old = Venv.create(tmp_path / "pip-22.2", hook=hook_wheel)  # ltt-hook requires pip>=22.3 ...
+    house = wheelhouse("22.2.2")
+    downgrade = old.run(old.python, "-m", "pip", "install", "--no-index", "-f", house, "pip==22.2.2")  # ... until one downgrades it
+    assert downgrade.returncode == 0, downgrade.output
+    old.base_env = {"PIP_INDEX_URL": f"{pypi.url}/simple", "LTT_INDEX_URL": f"{pytorch_index.url}/whl"}
+    result = old.pip("install", "torch")
+    assert result.returncode == 0, result.output  # pip runs unpatched
+    warnings = [line for line in result.output.splitlines() if "ltt-hook" in line]
+    assert warnings == ["WARNING: ltt-hook needs pip 22.3 or newer, and this is pip 22.2.2; pip runs unpatched and "
+                        "PyTorch packages come from your configured indexes. Upgrade pip: python -m pip install -U pip"]

@@ -70,7 +70,8 @@ class DevpiServer:
             except OSError:
                 if time.monotonic() > deadline or self._process.poll() is not None:
                     self.stop()
-                    raise RuntimeError(f"devpi-server did not start: {(self.directory / 'devpi-server.log').read_text()}")
+                    log_text = (self.directory / "devpi-server.log").read_text()
+                    raise RuntimeError(f"devpi-server did not start: {log_text}") from None
                 time.sleep(0.2)
         self._devpi("use", self.url)
         self._devpi("login", "root", "--password", "")
