@@ -438,6 +438,7 @@ XPU_SOURCE = ("PyTorch \"Getting Started on Intel GPU\" (docs.pytorch.org notes/
 
 # --------------------------------------------------------------------------- extension publishers
 #: The publishers' pages, one row per publisher. ``base`` is what ``extension-mirrors`` replaces;
+#: ``listing`` (below ``base``) links every page where the publisher has one;
 #: ``page`` (and ``cpu-page`` where the CPU page is shaped differently) is below it; ``label``
 #: is the local version label of its wheels (absent: the wheels carry none); ``backends`` are the
 #: backend families it builds (a torch of another family gets no page).
@@ -450,6 +451,8 @@ EXTENSION_SOURCES: Tuple[Dict[str, str], ...] = (
         "page": "torch-{torch}+{backend}.html",
         "label": "pt{major}{minor}{backend}",
         "backends": "cpu cuda",
+        # The root listing links every page (facts-2026.md: data.pyg.org/whl/index.html).
+        "listing": "index.html",
         # One page per torch minor: torch 2.5.x uses torch-2.5.0.
         "source": "PyG installation docs, 'Additional Libraries' "
                   "(pytorch-geometric.readthedocs.io/en/latest/install/installation.html) and the "

@@ -97,6 +97,10 @@ class Decision:
         self.fallback = fallback
         #: Whether what the index offers (not only the tables) gave ``expected``.
         self.offered = False
+        #: Per admitted torch release (newest first), the backend this run would take for it.
+        self.choices: Tuple[Tuple[Version, Backend], ...] = ()
+        #: The newest torch release this run may install, when an extension holds it back.
+        self.cap: Optional[Version] = None
         self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
         #: What the index's variants files say of releases the tables lack (:meth:`learn`).
         self._learned: Dict[Version, Facts] = dict(learned or {})
@@ -125,6 +129,9 @@ class Decision:
         """Why a build is not for this run; None when it may be installed."""
         if backend is None or self.off:
             return None
+        release = release_of(project, version)
+        if self.cap is not None and release is not None and release > self.cap:
+            return f"is newer than torch {self.cap}, which the extensions asked for have wheels for"
         if self.fixed is not None:
             if backend in self.fixed:
                 return None
@@ -304,6 +311,9 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
         decision = Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
                             expected=(release, fixed[0]), warnings=tuple(notes))
         decision.offered = bool(offered_here)
+        known = sorted({r for r in offered_here} or {Version(r) for r in data.RELEASE_BACKENDS
+                                                     if admits_release(r, request.specifiers)}, reverse=True)
+        decision.choices = tuple((r, fixed[0]) for r in known if r <= Version(release))
         return decision
     if request.cross_target:
         note = ("--platform targets another machine, which ltt-hook cannot probe; set "
@@ -420,5 +430,8 @@ def _decision(channel: str, machine: Machine, plan: List[Backend], per_release: 
         expected = ("nightly" if channel == "nightly" else channel, plan[0])
     if expected is not None and not expected[1].is_gpu and (jetson := jetson_note(machine)):
         notes.append(jetson)  # a Jetson before Thor: why CPU, and where NVIDIA's builds are
-    return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
-                    expected=expected, notes=tuple(notes), fallback=fallback, learned=learned)
+    decision = Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
+                        expected=expected, notes=tuple(notes), fallback=fallback, learned=learned)
+    if channel == "stable":
+        decision.choices = tuple((Version(r), b or CPU) for r, b in per_release)
+    return decision

@@ -43,8 +43,6 @@ logger = logging.getLogger("ltt_hook")
 #: The publishers' pages: :data:`ltt_hook.data.EXTENSION_SOURCES`, one row per publisher.
 SOURCES = data.EXTENSION_SOURCES
 
-#: Older torch releases probed for a page when the target release has none (requests).
-PROBE_BUDGET = 3
 _FIELDS = {"torch", "major", "minor", "backend"}
 _FAMILIES = {"cpu", "cuda", "rocm", "xpu"}
 
@@ -68,6 +66,8 @@ class Source:
     label: Optional[str] = None
     backends: Tuple[str, ...] = ("cpu", "cuda")
     source: str = ""
+    #: The page below ``base`` that links every page (PyG's ``index.html``), if any.
+    listing: Optional[str] = None
 
     def serves(self, backend: Backend) -> bool:
         return backend.family in self.backends
@@ -77,7 +77,7 @@ def _row(row: Mapping[str, str]) -> Source:
     return Source(id=row["id"], publisher=row["publisher"],
                   projects=tuple(canonicalize_name(p) for p in row["projects"].split()),
                   base=row["base"], page=row["page"], cpu_page=row.get("cpu-page"), label=row.get("label"),
-                  backends=tuple(row["backends"].split()), source=row["source"])
+                  backends=tuple(row["backends"].split()), source=row["source"], listing=row.get("listing"))
 
 
 TABLE: Tuple[Source, ...] = tuple(_row(r) for r in SOURCES)
@@ -273,6 +273,8 @@ def _from_decision(decision: Any, specifiers: Mapping[str, Sequence[Any]], why: 
         if found is None:
             return None
         release = found
+    if decision.cap is not None and release > decision.cap:  # an extension held torch back
+        release = decision.cap
     return Target(release, backend, why)
 
 
@@ -344,7 +346,7 @@ def _redact(url: str) -> str:
     return redact(url)
 
 
-def _user_gave_page(source: Source, scope: Any) -> bool:
+def user_gave_page(source: Source, scope: Any) -> bool:
     """The user already names this publisher's pages: their choice stands."""
     base = (source.base or source.page.split("{", 1)[0]).rstrip("/")
     locations = list(getattr(scope, "find_links", []) or []) + list(getattr(scope, "index_urls", []) or [])
@@ -357,7 +359,7 @@ def page_for(run: Run, project: str, collector: Any) -> Optional[str]:
     (nor under --trusted-host, nor loopback) stops pip, as the PyTorch index does."""
     source = source_for(run.config, project)
     scope = collector.search_scope
-    if source is None or getattr(scope, "no_index", False) or _user_gave_page(source, scope):
+    if source is None or getattr(scope, "no_index", False) or user_gave_page(source, scope):
         return None
     if project in run.hashed:
         return None
@@ -396,33 +398,11 @@ def _outcome(url: str) -> Optional[Tuple[str, str]]:
     return None
 
 
-def _probe(session: Any, url: str) -> bool:
-    from .run import index_page_problem
-
-    try:
-        response = session.get(url, headers={"Accept": "text/html"}, timeout=15)
-    except Exception:
-        return False
-    return bool(response.status_code == 200 and index_page_problem(response.content or b"") is None)
-
-
-def newest_page(session: Any, source: Source, target: Target) -> Optional[Tuple[Version, str]]:
-    """The newest older torch release with a page for this backend (PROBE_BUDGET requests at most)."""
-    older = sorted((Version(r) for r in data.RELEASE_BACKENDS
-                    if Version(r) < target.release
-                    and (target.backend.name == "cpu" or target.backend.name in data.RELEASE_BACKENDS[r].split())),
-                   reverse=True)
-    for release in older[:PROBE_BUDGET]:
-        url = page_url(source, release, target.backend)
-        if url is not None and _probe(session, url):
-            return release, url
-    return None
-
-
-def after_lookup(run: Run, project: str, session: Any) -> None:
-    """``PackageFinder.find_all_candidates``: a page that could not be read stops pip; a
-    missing page (no wheels for that torch yet) gets one line, and pip goes on with the
-    user's indexes."""
+def after_lookup(run: Run, project: str, session: Any, found: Sequence[Any] = ()) -> None:
+    """``PackageFinder.find_all_candidates``: a page that could not be read stops pip; so does a
+    page that is missing or holds no wheel of ``project`` for this target (pip would build it from
+    source, against no particular torch), naming the newest torch release with one, unless the
+    user asked for a source build (``--no-binary``)."""
     from .safety import note_once, stop
 
     chosen = _state(run).pages.get(project)
@@ -430,25 +410,52 @@ def after_lookup(run: Run, project: str, session: Any) -> None:
         return
     url, source, target = chosen
     outcome = _outcome(url)
-    if outcome is None or outcome[0] == "ok":
-        return
-    if outcome[0] == "failed":
+    if outcome is not None and outcome[0] == "failed":
         way_out = (f"point [ltt] extension-mirrors (LTT_EXTENSION_MIRRORS) at a mirror you can reach, "
                    f"{source.id}=URL" if source.base else "fix the URL in your [ltt] extensions")
         raise stop(f"ltt-hook: could not read the extension page {_redact(url)}: {outcome[1]}. Nothing was "
                    f"installed; {project} is not taken from other pages instead ({way_out}; or set "
                    "LTT_DISABLE=1 to leave it to your indexes)")
-    key = f"extension-missing:{url}"
-    if key in _state(run).noted:
+    if outcome is None or any(from_page(getattr(c, "link", None), url) for c in found):
         return
-    _state(run).noted[key] = True
-    newest = newest_page(session, source, target)
-    found = (f"the newest torch release with one is {newest[0]} ({_redact(newest[1])})" if newest
-             else f"none of the {PROBE_BUDGET} torch releases before it has one either")
-    note_once(key, "ltt-hook: %s has no page for torch %s yet (%s answered %s); %s. pip continues with your "
-              "indexes, where %s may have no prebuilt wheel for this torch (a source build needs a compiler "
-              "and, for GPU code, the CUDA toolkit).", source.publisher, target, _redact(url), outcome[1],
-              found, project)
+    why = f"{_redact(url)} answered {outcome[1]}" if outcome[0] == "missing" else f"{_redact(url)} has none"
+    newest = _newest_with_wheel(run, session, source, project, target)
+    if newest is not None:
+        better = (f"the newest torch release with one is {newest[0]} ({_redact(newest[1])}): install "
+                  f"torch=={newest[0]}.* with it")
+    else:
+        better = "no torch release before it has one either"
+    if _source_build_asked(run, project):
+        note_once(f"extension-source:{project}", "ltt-hook: %s has no wheel for torch %s on %s's pages (%s); "
+                  "%s builds it from source, as --no-binary asks.", project, target, source.publisher, why,
+                  "pip", level=logging.WARNING)
+        return
+    raise stop(f"ltt-hook: {project} has no wheel for torch {target} on {source.publisher}'s pages ({why}), so "
+               f"pip would build it from source (a compiler and, for GPU code, the CUDA toolkit); {better}, "
+               f"or ask for the source build with --no-binary {project}. Nothing was installed.")
+
+
+def _source_build_asked(run: Run, project: str) -> bool:
+    no_binary = getattr(getattr(run.options, "format_control", None), "no_binary", None) or set()
+    return ":all:" in no_binary or project in {canonicalize_name(n) for n in no_binary if n != ":all:"}
+
+
+def _newest_with_wheel(run: Run, session: Any, source: Source, project: str,
+                       target: Target) -> Optional[Tuple[Version, str]]:
+    """The newest torch release (of the tables, target's backend) whose page has a wheel of
+    ``project`` for this target, and that page; the publisher's listing spares missing pages."""
+    from .extension_wheels import Wheels
+    from .run import fetch
+
+    if run.tags is None:
+        return None
+    wheels = run.extension_wheels or Wheels(lambda url: fetch(session, url, "text/html"), run.tags, page_url)
+    run.extension_wheels = wheels
+    releases = [Version(r) for r, names in data.RELEASE_BACKENDS.items()
+                if target.backend.name == "cpu" or target.backend.name in names.split()]
+    newest = wheels.newest(source, project, target.backend, [r for r in releases if r != target.release])
+    url = page_url(source, newest, target.backend) if newest is not None else None
+    return (newest, url) if newest is not None and url is not None else None
 
 
 def prefers_page(run: Optional[Run], project: str) -> Optional[str]:
@@ -493,6 +500,36 @@ def _mismatch(version: Version, source: Source, torch: Version, backend: Optiona
     if wanted is None or version.local == wanted:
         return None
     return f"built for +{version.local}, torch {torch} needs +{wanted}"
+
+
+def built_for_another_torch(run: Run, requirement_set: Any) -> None:
+    """After pip's resolver: an extension build this run installs whose label names another torch
+    release or backend than the torch the environment will run (a user's own page for another
+    torch, a pin, a wheel file): one warning naming both."""
+    from .safety import note_once
+
+    requirements = getattr(requirement_set, "requirements", {}) or {}
+    torch_link = getattr(requirements.get("torch"), "link", None)
+    if torch_link is not None and getattr(torch_link, "is_wheel", False):
+        torch = parse_wheel_filename(torch_link.filename)[1]
+        backend = _label_of_torch(torch)
+    else:
+        build = installed_build()
+        if build is None:
+            return
+        torch, backend = build.version, _backend_of(build)
+    for project in sorted(run.extension_requests):
+        link = getattr(requirements.get(project), "link", None)
+        source = source_for(run.config, project)
+        if link is None or source is None or not getattr(link, "is_wheel", False):
+            continue
+        version = parse_wheel_filename(link.filename)[1]
+        why = _mismatch(version, source, torch, backend)
+        if why:
+            note_once(f"another-torch:{project}", "ltt-hook: %s %s is built for another torch than torch %s (+%s) "
+                      "that this environment will run: %s. They will not load together; let ltt-hook choose its "
+                      "page (drop your own -f page for it), or install the torch it was built for.", project,
+                      version, torch, backend.name, why, level=logging.WARNING)
 
 
 def replaced_torch(run: Optional[Run], requirement_set: Any) -> None:
@@ -566,9 +603,31 @@ def report(cfg: Config, decision: Any) -> Dict[str, Any]:
     pages = []
     for source in sources(cfg):
         url = page_url(source, target.release, target.backend) if target else None
+        newest = _newest_listed(source, target.backend) if target else None
         pages.append({"publisher": source.publisher, "projects": list(source.projects),
-                      "page": _redact(url) if url else None})
+                      "page": _redact(url) if url else None, "newest_torch_with_a_page": newest})
     return {"torch": str(target) if target else None, "why": target.why if target else None, "sources": pages}
+
+
+def _newest_listed(source: Source, backend: Backend) -> Optional[str]:
+    """The newest torch release the publisher's listing has a page for, built for ``backend``
+    (one request, for a publisher with a listing; None otherwise or when it cannot be read)."""
+    if not source.listing or not source.base:
+        return None
+    from pip._internal.network.session import PipSession
+
+    from .extension_wheels import Wheels
+    from .run import fetch
+
+    with PipSession(retries=0) as session:
+        session.timeout = 15
+        wheels = Wheels(lambda url: fetch(session, url, "text/html"), frozenset(), page_url)
+        listed = wheels.listed(source)
+    if not listed:
+        return None
+    releases = [Version(r) for r in data.RELEASE_BACKENDS]
+    found = [r for r in releases if (u := page_url(source, r, backend)) and u.rsplit("/", 1)[-1] in listed]
+    return str(max(found)) if found else None
 
 
 def render(info: Optional[Mapping[str, Any]]) -> List[str]:
@@ -577,7 +636,9 @@ def render(info: Optional[Mapping[str, Any]]) -> List[str]:
     lines = ["", f"Extension pages for torch {info['torch']} ({info['why']}):"]
     for s in info["sources"]:
         where = s["page"] or "no builds for this backend"
-        lines.append(f"  {s['publisher']}: {', '.join(s['projects'])}: {where}")
+        newest = f" (its newest page for this backend: torch {s['newest_torch_with_a_page']})" \
+            if s.get("newest_torch_with_a_page") else ""
+        lines.append(f"  {s['publisher']}: {', '.join(s['projects'])}: {where}{newest}")
     return lines
 
 

@@ -227,6 +227,10 @@ class Run:
         self.picked: Dict[str, Tuple[Version, Optional[Backend]]] = {}
         #: pip's PackageFinder of this run (for the torch an extension must fit).
         self.finder: Any = None
+        #: Extension projects named as requirements (their publishers' pages: ltt_hook.extensions).
+        self.extension_requests: Set[str] = set()
+        #: What the publishers' pages hold, read once per run (:mod:`ltt_hook.extension_wheels`).
+        self.extension_wheels: Any = None
         #: project -> what the index's channel page of it offers (None: not readable)
         self._offers: Dict[str, Optional[Offer]] = {}
         self._machine: Optional[detection.Machine] = None
@@ -310,9 +314,64 @@ class Run:
             self.environment = self._environment()
             self._machine = machine
             offer = self._offer(project, request) if machine is not None else None
-            self._decision = decide(self.config, machine, request, self.environment, offer, self._variants(offer))
+            learned = self._variants(offer)
+            self._decision = decide(self.config, machine, request, self.environment, offer, learned)
+            if self.extension_requests and not self._decision.off:
+                self._decision = self._held_back(self._decision, machine, request, offer, learned)
             log_decision(self, self._decision)
         return self._decision
+
+    def _torch_free(self, decision: Decision) -> bool:
+        """Whether this run may choose torch's release: torch is not pinned to one release (a
+        version or a +label) and no installed torch is kept."""
+        if decision.fixed_by.startswith("the installed torch") or self.pins:
+            return False
+        for spec in (s for specs in self.specifiers.get("torch", []) for s in specs):
+            if spec.operator in ("==", "===") and not spec.version.endswith(".*"):
+                return False
+        return True
+
+    def _held_back(self, decision: Decision, machine: Optional[detection.Machine], request: Request,
+                   offer: Optional[Offer], learned: Dict[Version, Facts]) -> Decision:
+        """With extensions asked for and torch free: the newest torch release this machine runs
+        for which every extension asked for has a wheel (its pages read, newest first). The
+        decision is taken again, capped at that release, with one line naming who held torch
+        back; unchanged when the newest release fits, or none does within the page budget."""
+        from types import SimpleNamespace
+
+        from .extension_wheels import Wheels
+        from .extensions import page_url, source_for, user_gave_page
+
+        if not self._torch_free(decision) or not decision.choices or self.tags is None:
+            return decision
+        opts = self.options
+        given = SimpleNamespace(find_links=list(getattr(opts, "find_links", None) or []),
+                                index_urls=[getattr(opts, "index_url", None) or "",
+                                            *(getattr(opts, "extra_index_urls", None) or [])])
+        wanted = [(p, s) for p in sorted(self.extension_requests)
+                  if (s := source_for(self.config, p)) is not None and not user_gave_page(s, given)]
+        if not wanted:  # the user names the pages: their choice stands
+            return decision
+        session = self.session
+        wheels = self.extension_wheels or Wheels(lambda url: fetch(session, url, "text/html"), self.tags, page_url)
+        self.extension_wheels = wheels
+        fit, lacking = wheels.first_fit(wanted, decision.choices)
+        if fit is None or fit == decision.choices[0]:
+            return decision
+        release, backend = fit
+        newest, newest_backend = decision.choices[0]
+        cap = SpecifierSet(f"<{release.major}.{release.minor + 1}")
+        capped = request._replace(specifiers={**request.specifiers,
+                                              "torch": (*request.specifiers.get("torch", ()), cap)})
+        again = decide(self.config, machine, capped, self.environment or Environment(), offer, learned)
+        again.cap = release
+        publishers = ", ".join(sorted({s.publisher for p, s in wanted if p in lacking}))
+        note = (f"{', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no wheels for torch "
+                f"{newest}+{newest_backend} on {publishers}'s pages; choosing torch {release}+{backend}, the newest "
+                f"release with wheels of every extension asked for (pin torch, such as torch=={newest}.*, to choose "
+                "otherwise)")
+        again.notes = (*again.notes, note)
+        return again
 
     def _variants(self, offer: Optional[Offer]) -> Dict[Version, Facts]:
         """What the index's variants files say of the offered releases the tables lack (stable
@@ -671,6 +730,8 @@ def note_requirements(run: Run, reqs: List[Any]) -> Optional[str]:
     exact: Dict[str, str] = {}
     for ireq in reqs:
         req = getattr(ireq, "req", None)
+        if req is not None and not getattr(ireq, "constraint", False) and _is_extension(run, req.name):
+            run.extension_requests.add(canonicalize_name(req.name))
         if req is None or canonicalize_name(req.name) not in PYTORCH:
             continue
         name = canonicalize_name(req.name)
@@ -688,6 +749,18 @@ def note_requirements(run: Run, reqs: List[Any]) -> Optional[str]:
                 if backend is not None:
                     run.pins.add(backend)
     return pin_conflict(exact)
+
+
+def _is_extension(run: Run, name: str) -> bool:
+    """Whether ``name`` is an extension project with publisher pages (the table's or the user's)."""
+    from ._packaging import canonicalize_name
+
+    project = canonicalize_name(name)
+    if project not in data.EXTENSION_PROJECTS and not run.config.extensions:
+        return False
+    from .extensions import source_for
+
+    return source_for(run.config, project) is not None
 
 
 def pin_conflict(exact: Dict[str, str]) -> Optional[str]:

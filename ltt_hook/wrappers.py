@@ -269,7 +269,7 @@ def find_all_candidates(pip: PipCall, self: Any, project_name: str) -> Any:
     if run is not None:
         name = canonicalize_name(project_name)
         if _extensions is not None:
-            _extensions.after_lookup(run, name, self._link_collector.session)  # an extension's page
+            _extensions.after_lookup(run, name, self._link_collector.session, result)  # an extension's page
         _stop_on_page_problem(run, name, result)
         problem = run.nothing_on_named_mirror(name, result) if name in data.BACKEND_BUILT else None
         if problem:
@@ -354,6 +354,10 @@ def resolve(pip: PipCall, self: Any, root_reqs: Any, check_supported_wheels: Any
         from . import extensions
 
         extensions.replaced_torch(run, result)
+    if run is not None and run.extension_requests:  # an extension's build for another torch than this one
+        from . import extensions
+
+        extensions.built_for_another_torch(run, result)
     return result
 
 

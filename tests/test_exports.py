@@ -91,3 +91,32 @@ def test_exports_take_a_docker_stages_platform_and_fail_in_one_line(hook_venv, n
     assert failed.returncode == 1
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ERROR: pip could not resolve torch==9.9:"), failed.stderr
+
+
+def poetry() -> str:
+    found = Path(sys.executable).parent / "poetry"
+    path = str(found) if found.exists() else shutil.which("poetry")
+    if path is None:
+        pytest.fail("poetry must be installed (tests/requirements.txt)")
+    return path
+
+
+def test_poetry_tables_lock_torch_from_this_machines_build(hook_venv, plain_venv, nvidia, tmp_path, index_404):
+    tables = export(hook_venv, nvidia, "poetry", "torch", LTT_INDEX_URL=f"{index_404.url}/whl")
+    assert 'priority = "explicit"' in tables
+    project = tmp_path / "app"
+    project.mkdir()
+    # The PyPI stand-in as Poetry's primary source (Poetry would ask pypi.org otherwise).
+    (project / "pyproject.toml").write_text(
+        '[tool.poetry]\nname = "app"\nversion = "0"\ndescription = ""\nauthors = []\npackage-mode = false\n\n'
+        f'{tables}python = ">={PY.dotted},<4"\n\n'
+        f'[[tool.poetry.source]]\nname = "stand-in"\nurl = "{plain_venv.base_env["PIP_INDEX_URL"]}"\n'
+        'priority = "primary"\n')
+    env = plain_venv.env({"POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"), "POETRY_CONFIG_DIR": str(tmp_path / "cfg"),
+                          "POETRY_VIRTUALENVS_CREATE": "false", "VIRTUAL_ENV": str(plain_venv.path)})
+    result = subprocess.run([poetry(), "lock", "--no-interaction"], capture_output=True, text=True, env=env,
+                            cwd=project, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lock = (project / "poetry.lock").read_text()
+    assert f'version = "{NEWEST.torch}+{CU_550}"' in lock, lock
+    assert f'url = "{index_404.url}/whl/{CU_550}"' in lock

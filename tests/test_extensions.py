@@ -15,7 +15,7 @@ from packaging.version import Version
 from ltt_hook import config as config_mod, extensions
 from ltt_hook.backends import parse_backend
 from support import extension_replica, replica
-from support.harness import newest_release, releases_for, test_python, write_config
+from support.harness import fails_in_one_line, newest_release, releases_for, test_python, write_config
 
 PY = test_python()
 NEWEST = newest_release().torch  # no extension page anywhere for this torch
@@ -147,17 +147,21 @@ def test_torch_in_the_same_request_decides(hook_venv, ext_env, requirement, mach
     assert result.chosen["torch"].endswith(label[4:])
 
 
-def test_no_page_for_the_torch_the_hook_would_install_says_so_and_pip_goes_on(hook_venv, ext_env, ext_server):
+def test_no_page_for_the_torch_the_hook_would_install_holds_torch_back(hook_venv, ext_env, ext_server):
+    # torch is free (not installed, not pinned): the newest release with a page decides (issue 20).
     ext_server.clear()
     result = hook_venv.pip("install", "torch-scatter", env={**ext_env, **CPU})
     assert result.returncode == 0, result.output
-    assert result.chosen["torch-scatter"] == "2.1.2"  # from the user's index
-    notes = [line for line in result.output.splitlines() if "ltt-hook" in line]
-    assert len(notes) == 1, result.output
-    assert f"PyG has no page for torch {NO_PAGE}+cpu yet" in notes[0]
-    assert f"the newest torch release with one is {WITH_PAGE} ({ext_server.url}/pyg/whl/torch-{WITH_PAGE}.0+cpu.html)" in notes[0]
-    assert "pip continues with your indexes" in notes[0]
-    assert len([p for p in _paths(ext_server) if p.endswith(".html")]) <= 1 + extensions.PROBE_BUDGET
+    assert result.chosen["torch-scatter"] == f"2.1.2+pt{WITH_PAGE.replace('.', '')}cpu"
+    # PyG's listing, then only pages that exist
+    html = [p for p in _paths(ext_server) if p.endswith(".html")]
+    assert html[0] == "/pyg/whl/index.html" and f"/pyg/whl/torch-{NO_PAGE}.0+cpu.html" not in html, html
+
+
+def test_torch_pinned_to_a_release_without_a_page_stops_in_one_line(hook_venv, ext_env, ext_server):
+    line = fails_in_one_line(hook_venv, f"torch=={NEWEST}", "torch-scatter", env={**ext_env, **CPU})
+    assert f"torch-scatter has no wheel for torch {NO_PAGE}+cpu on PyG's pages" in line, line
+    assert f"the newest torch release with one is {WITH_PAGE} ({ext_server.url}/pyg/whl/torch-{WITH_PAGE}.0+cpu.html)" in line
 
 
 def test_an_extension_page_is_consulted_only_for_its_own_projects(hook_venv, ext_env, ext_server):
@@ -185,7 +189,7 @@ def test_an_unreadable_page_stops_pip(hook_venv, ext_env, ext_server, fault, pro
     assert len(errors) == 1, result.output
     assert errors[0].startswith(f"ERROR: ltt-hook: could not read the extension page {ext_server.url}{page}: "), errors
     assert f"Nothing was installed; {project} is not taken from other pages instead (point [ltt] extension-mirrors" in errors[0]
-    assert errors[0].endswith("or set LTT_DISABLE=1 to leave it to your indexes).")
+    assert errors[0].endswith("or set LTT_DISABLE=1 to leave it to your indexes)")
 
 
 def test_a_page_that_is_not_https_stops_pip(hook_venv, ext_env):
@@ -237,6 +241,9 @@ def test_replacing_torch_names_the_extensions_and_check_reports_them(torch_25_ve
     fix = next(line for line in check.stdout.splitlines() if line.startswith("Fix: "))
     assert fix.endswith("-m pip install --force-reinstall --no-deps torch-scatter dgl"), fix
     fixed = venv.run(venv.python, "-m", "pip", *fix.split(" -m pip ", 1)[1].split())
+    # DGL has no wheel for the new torch: pip stops before a source build, naming it (issue 20)
+    assert fixed.returncode == 1 and f"dgl has no wheel for torch {newer[:-2]}" in fixed.output, fixed.output
+    fixed = venv.run(venv.python, "-m", "pip", *fix.split(" -m pip ", 1)[1].replace(" dgl", "").split())
     assert fixed.returncode == 0, fixed.output
     assert venv.installed()["torch-scatter"].startswith(f"2.1.2+pt{minor}")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import html
 import urllib.parse
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from support import replica
 
@@ -65,17 +65,33 @@ def releases(no_page: str) -> Dict[str, Tuple[str, ...]]:
     return out
 
 
-def build(root: Path, tags: Sequence[str], no_page: str) -> Path:
+#: PyG's projects lag torch differently (facts-2026.md: pyg-lib has wheels up to torch 2.14,
+#: pyg-team/pyg-lib#720; torch-scatter and torch-sparse stop at 2.12, rusty1s/pytorch_scatter#513).
+#: The replica has no 2.12 release, so here they stop at 2.11.
+PYG_LAST = {"torch-scatter": "2.11", "torch-sparse": "2.11"}
+
+
+def _key(minor: str) -> Tuple[int, ...]:
+    return tuple(int(p) for p in minor.split("."))
+
+
+def build(root: Path, tags: Sequence[str], no_page: str, last: Optional[Dict[str, str]] = None) -> Path:
     """Write every layout under ``root``; ``tags`` are wheel tag prefixes (``cp311-cp311``);
-    torch ``no_page`` (``2.14``) gets no page anywhere."""
+    torch ``no_page`` (``2.14``) gets no page anywhere. ``last``: project -> the newest torch
+    minor with its PyG wheels (the per-project lag; a page for a newer torch lacks the project).
+    PyG's root listing ``pyg/whl/index.html`` links every page."""
     root = Path(root)
+    listed: List[str] = []
     for minor, backends in releases(no_page).items():
         major, sub = minor.split(".")
         for backend in backends:
             # PyG
             folder = f"torch-{minor}.0+{backend}"
+            listed.append(f"{folder}.html")
             links = []
             for project, version in PYG.items():
+                if last and project in last and _key(minor) > _key(last[project]):
+                    continue
                 for wheel in _wheels(root / "pyg" / "whl" / folder, project, f"{version}+pt{major}{sub}{backend}",
                                      tags, "linux_x86_64"):
                     links.append((urllib.parse.quote(f"{folder}/{wheel.name}"), f"{folder}/{wheel.name}"))
@@ -95,6 +111,7 @@ def build(root: Path, tags: Sequence[str], no_page: str) -> Path:
             directory = root / "acme" / f"torch-{minor}.0" / backend
             wheels = _wheels(directory, "acme-ops", f"1.0+pt{major}{sub}{backend}", tags, "linux_x86_64")
             _page(directory / "index.html", [(urllib.parse.quote(w.name), w.name) for w in wheels])
+    _page(root / "pyg" / "whl" / "index.html", [(urllib.parse.quote(name), name) for name in sorted(listed)])
     return root
 
 
