@@ -44,7 +44,7 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
     from pip._internal.network.session import PipSession
 
     from . import offer as offer_mod
-    from .run import fetch, index_page_problem, network_cause
+    from .run import Unavailable, fetch, index_page_problem, network_cause
 
     url = cfg.project_page(project)
     if url is None:
@@ -54,7 +54,7 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
             session.timeout = 15
             body = fetch(session, url, "text/html")
     except Exception as exc:
-        why = str(exc) if "HTTP" in str(exc) else network_cause(exc)
+        why = str(exc) if isinstance(exc, Unavailable) else network_cause(exc)
         return None, f"{config_mod.redact(url)} could not be read ({why})"
     problem = index_page_problem(body)
     if problem:

@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .offer import Offer
     from .variants import Facts
 
-__all__ = ["Run", "PageLog", "PAGES", "VariantFiles", "VARIANTS", "PYTORCH", "VERBOSE", "allow_prereleases", "fetch"]
+__all__ = ["Run", "PageLog", "PAGES", "VariantFiles", "VARIANTS", "PYTORCH", "VERBOSE", "allow_prereleases", "fetch",
+           "Unavailable"]
 
 logger = logging.getLogger("ltt_hook")
 VERBOSE = 15  # pip's level for -v
@@ -115,7 +116,7 @@ _PASSWORD = re.compile(rb"""type\s*=\s*["']?password""")
 PAGES = PageLog()
 
 
-class _Unavailable(Exception):
+class Unavailable(Exception):
     """A variants page or file that is not there (HTTP 403/404) or could not be read."""
 
 
@@ -144,7 +145,7 @@ class VariantFiles:
             except Exception as exc:  # whatever the file or the network did: conservative rules
                 logger.log(VERBOSE, "ltt-hook: torch %s is not in ltt-hook's tables and its variants file gives "
                            "no GPU architectures (%s); the conservative rules judge its builds", release,
-                           str(exc) if isinstance(exc, _Unavailable) else _redact(network_cause(exc)))
+                           str(exc) if isinstance(exc, Unavailable) else _redact(network_cause(exc)))
         return self.learned[key]
 
     def _read(self, session: Any, channel_url: str, release: Version) -> Optional[Facts]:
@@ -156,10 +157,10 @@ class VariantFiles:
             self.pages[page] = variants.links(fetch(session, page, "text/html"), page)
         found = self.pages[page]
         if found is None:
-            raise _Unavailable(f"{_redact(page)} could not be read")
+            raise Unavailable(f"{_redact(page)} could not be read")
         url = variants.newest(found, release)
         if url is None:
-            raise _Unavailable(f"{_redact(page)} links no torch-{release}.*-variants.json")
+            raise Unavailable(f"{_redact(page)} links no torch-{release}.*-variants.json")
         where = _redact(url.split("#", 1)[0])
         body = fetch(session, url, "application/json")
         problem = variants.hash_problem(url, body)
@@ -169,7 +170,7 @@ class VariantFiles:
         except variants.VariantsError as exc:
             problem = str(exc)
         if facts is None or facts.empty:
-            raise _Unavailable(f"{where}: {problem or 'it names no GPU architectures'}")
+            raise Unavailable(f"{where}: {problem or 'it names no GPU architectures'}")
         listed = [f"{name} {' '.join('%d.%d%s' % (a[0], a[1], '+PTX' if a[2] else '') for a in arches)}"
                   for name, arches in sorted(facts.cuda.items())]
         listed += [f"{name} {' '.join(sorted(gfx))}" for name, gfx in sorted(facts.rocm.items())]
@@ -181,14 +182,14 @@ class VariantFiles:
 def fetch(session: Any, url: str, accept: str) -> bytes:
     """``url``'s body, through pip's session (its cache, its authentication, its timeout)."""
     if session is None:
-        raise _Unavailable("no pip session")
+        raise Unavailable("no pip session")
     if url.startswith("file:") and url.endswith("/"):
         url += "index.html"  # a file:// index: the directory's page, as pip reads it
     url = url.split("#", 1)[0]  # the hash is checked on the body; a fragment would miss pip's HTTP cache
     response = session.get(url, headers={"Accept": accept})
     status = response.status_code
     if status in (403, 404):
-        raise _Unavailable(f"{_redact(url)} answered HTTP {status}")
+        raise Unavailable(f"{_redact(url)} answered HTTP {status}")
     response.raise_for_status()
     return bytes(response.content)
 
@@ -419,7 +420,7 @@ class Run:
             body = fetch(self.session, url, "text/html")
         except Exception as exc:
             logger.log(VERBOSE, "ltt-hook: %s offers nothing readable (%s); the tables plan the pages", _redact(url),
-                       str(exc) if isinstance(exc, _Unavailable) else _redact(network_cause(exc)))
+                       str(exc) if isinstance(exc, Unavailable) else _redact(network_cause(exc)))
             return None
         if index_page_problem(body) is not None:
             return None
