@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 #: pip modules whose import triggers the patch (the finder and the requirement command).
 TRIGGERS = ("pip._internal.index.package_finder", "pip._internal.cli.req_command")
 
-_OFF = ("1", "true", "yes", "on")
+#: The values that switch a boolean setting on, for every reader of one (config, safety, this).
+TRUTHY = ("1", "true", "yes", "on")
 
 
 def _script_is_pip(path):
@@ -193,7 +194,7 @@ def install():
     # type: () -> None
     """Entry point of the ``.pth`` line and of the ``.start`` file."""
     try:
-        if os.environ.get("LTT_DISABLE", "").strip().lower() in _OFF or not may_be_pip():
+        if os.environ.get("LTT_DISABLE", "").strip().lower() in TRUTHY or not may_be_pip():
             return
         if any(isinstance(f, LttFinder) for f in sys.meta_path):
             return

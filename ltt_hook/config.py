@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import data
+from ._pth import TRUTHY
 from .backends import ACCEPTED, Backend, InvalidBackend, backend_from_url, parse_backend, suggest_backend
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ KEYS = {
     "extensions": "LTT_EXTENSIONS",  # extension pages of your own (ltt_hook/extensions.py)
     "extension-mirrors": "LTT_EXTENSION_MIRRORS",
 }
-_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+_TRUE, _FALSE = frozenset(TRUTHY), frozenset({"0", "false", "no", "off"})
 
 
 def redact(url: str) -> str:
@@ -190,10 +191,15 @@ def _backends(value: str, origin: str) -> Optional[Tuple[Backend, ...]]:
 TEMPLATE_FIELDS = ("backend", "channel")
 
 
+def usable_url(url: str) -> bool:
+    """The one rule for a URL a setting names: http(s) with a host, or file."""
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https", "file") and (parts.scheme == "file" or bool(parts.hostname))
+
+
 def _index_url(value: str, origin: str) -> str:
     url = value.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+    if not usable_url(url):
         raise ConfigError(f"ltt-hook: {origin} is {redact(value)!r}, not an http(s):// or file:// index URL")
     if "{" in url or "}" in url:
         check_template(url, origin)

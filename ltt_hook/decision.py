@@ -279,11 +279,28 @@ def _preference(pair: Tuple[Version, Backend]) -> Tuple[bool, Version, Tuple[int
 
 
 def decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment,
-           offer: Optional[Offer] = None, learned: Optional[Mapping[Version, Facts]] = None) -> Decision:
+           offer: Optional[Offer] = None, learned: Optional[Mapping[Version, Facts]] = None,
+           hold: Optional[Tuple[Version, str]] = None) -> Decision:
     """The decision for one pip run (or one report). ``offer``: what the index's page of the
     project looked up first holds (:mod:`ltt_hook.offer`); None when it was not read.
     ``learned``: what the index's variants files say of the offered releases the tables lack
-    (:mod:`ltt_hook.variants`)."""
+    (:mod:`ltt_hook.variants`). ``hold``: the newest torch release the extensions asked for have
+    wheels for, and the line that says so (:meth:`ltt_hook.run.Run.decision`): no newer release
+    is planned or accepted."""
+    if hold is not None:
+        release = hold[0]
+        cap = SpecifierSet(f"<{release.major}.{release.minor + 1}")
+        request = request._replace(specifiers={**request.specifiers,
+                                               "torch": (*request.specifiers.get("torch", ()), cap)})
+    decision = _decide(settings, machine, request, environment, offer, learned)
+    if hold is not None and not decision.off:
+        decision.cap = hold[0]
+        decision.notes = (*decision.notes, hold[1])
+    return decision
+
+
+def _decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment,
+            offer: Optional[Offer], learned: Optional[Mapping[Version, Facts]]) -> Decision:
     channel = settings.channel
     if settings.disable:
         return Decision(channel, off=f"{settings.origins['disable']} turns ltt-hook off")

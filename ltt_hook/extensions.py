@@ -23,7 +23,6 @@ import sys
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple
-from urllib.parse import urlsplit
 
 from . import data
 from ._packaging import InvalidVersion, NormalizedName, SpecifierSet, Version, canonicalize_name, parse_wheel_filename
@@ -99,8 +98,9 @@ def _check_template(text: str, what: str, origin: str) -> str:
 
 
 def _check_url(text: str, origin: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https", "file") or (parts.scheme != "file" and not parts.hostname):
+    from .config import usable_url
+
+    if not usable_url(text):
         raise _config_error(f"ltt-hook: {origin}: {text!r} is not an http(s):// or file:// URL")
     return text
 

@@ -361,18 +361,13 @@ class Run:
             return decision
         release, backend = fit
         newest, newest_backend = decision.choices[0]
-        cap = SpecifierSet(f"<{release.major}.{release.minor + 1}")
-        capped = request._replace(specifiers={**request.specifiers,
-                                              "torch": (*request.specifiers.get("torch", ()), cap)})
-        again = decide(self.config, machine, capped, self.environment or Environment(), offer, learned)
-        again.cap = release
         publishers = ", ".join(sorted({s.publisher for p, s in wanted if p in lacking}))
         note = (f"{', '.join(lacking)} {'has' if len(lacking) == 1 else 'have'} no wheels for torch "
                 f"{newest}+{newest_backend} on {publishers}'s pages; choosing torch {release}+{backend}, the newest "
                 f"release with wheels of every extension asked for (pin torch, such as torch=={newest}.*, to choose "
                 "otherwise)")
-        again.notes = (*again.notes, note)
-        return again
+        return decide(self.config, machine, request, self.environment or Environment(), offer, learned,
+                      hold=(release, note))
 
     def _variants(self, offer: Optional[Offer]) -> Dict[Version, Facts]:
         """What the index's variants files say of the offered releases the tables lack (stable

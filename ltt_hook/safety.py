@@ -22,11 +22,11 @@ import os
 import sys
 from typing import Any, Callable, Optional, Set, Type
 
+from ._pth import TRUTHY as _TRUE
+
 __all__ = ["PipCall", "Stop", "State", "STATE", "guard", "give_up", "note_once", "stop", "strict_mode"]
 
 logger = logging.getLogger("ltt_hook")
-
-_TRUE = ("1", "true", "yes", "on")
 
 
 class Stop(Exception):
