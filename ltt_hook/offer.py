@@ -24,7 +24,8 @@ from .backends import Backend, backend_from_label, backend_from_url
 
 __all__ = ["Build", "Offer", "read_offer"]
 
-_HREF = re.compile(rb'href="([^"#]+\.whl)(?:#[^"]*)?"', re.IGNORECASE)
+_HREF = re.compile(rb'href="([^"#]+\.whl)')
+
 
 
 class Build(NamedTuple):
@@ -70,8 +71,13 @@ def read_offer(project: str, url: str, body: bytes, tags: AbstractSet[str]) -> O
     """The builds of ``project`` that ``body`` (the union page at ``url``) links, keeping only
     wheels whose tags meet ``tags`` (``cp311-cp311-manylinux_2_28_x86_64``...)."""
     builds = set()
-    for match in _HREF.finditer(body):
-        build = _build(project, url, match.group(1).decode("utf-8", "replace"), tags)
+    # One scan for the wheels of the target's ABIs (``-cp311-``, ``-abi3-``, ``-none-`` before the
+    # platform): a page lists every Python and platform, and most of it is for other targets.
+    abis = tuple({f"-{tag.split('-')[1]}-".encode() for tag in tags if tag.count("-") == 2})
+    for href in _HREF.findall(body):
+        if not any(abi in href for abi in abis):
+            continue
+        build = _build(project, url, href.decode("utf-8", "replace"), tags)
         if build is not None:
             builds.add(build)
     return Offer(project, url, frozenset(builds))

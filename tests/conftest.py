@@ -33,6 +33,18 @@ def pypi(tmp_path_factory, index_root):
 
 
 @pytest.fixture(scope="session")
+def ext_pypi(tmp_path_factory, index_root):
+    """The PyPI stand-in with what PyPI holds for the extension projects (a pure wheel standing in
+    for each sdist: tests/support/extension_replica.py)."""
+    from support import extension_replica
+
+    root = tmp_path_factory.mktemp("pypi-ext")
+    replica.build_pypi(root, pytorch_root=index_root, extra=extension_replica.PYPI_EXTRA)
+    with replica.IndexServer(root, missing="404") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
 def nvml_lib(tmp_path_factory) -> Path:
     return gpu.build_fake_nvml(tmp_path_factory.mktemp("nvml"))
 

@@ -21,17 +21,18 @@ RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 CU_550 = NEWEST_BUILDS[NEWEST.torch][0]
 
 
-def uv() -> str:
-    found = Path(sys.executable).parent / "uv"
-    path = str(found) if found.exists() else shutil.which("uv")
+def tool(name: str) -> str:
+    """A tool installed beside pytest (tests/requirements.txt): uv, poetry."""
+    found = Path(sys.executable).parent / name
+    path = str(found) if found.exists() else shutil.which(name)
     if path is None:
-        pytest.fail("uv must be installed (tests/requirements.txt)")
+        pytest.fail(f"{name} must be installed (tests/requirements.txt)")
     return path
 
 
 def run_uv(venv, *args, cwd=None):
     env = venv.env({"UV_CACHE_DIR": str(venv.home / "uv-cache"), "UV_NO_CONFIG": "1", "UV_PYTHON_DOWNLOADS": "never"})
-    return subprocess.run([uv(), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd or venv.home,
+    return subprocess.run([tool("uv"), *map(str, args)], capture_output=True, text=True, env=env, cwd=cwd or venv.home,
                           timeout=240)
 
 
@@ -93,14 +94,6 @@ def test_exports_take_a_docker_stages_platform_and_fail_in_one_line(hook_venv, n
     assert len(lines) == 1 and lines[0].startswith("ERROR: pip could not resolve torch==9.9:"), failed.stderr
 
 
-def poetry() -> str:
-    found = Path(sys.executable).parent / "poetry"
-    path = str(found) if found.exists() else shutil.which("poetry")
-    if path is None:
-        pytest.fail("poetry must be installed (tests/requirements.txt)")
-    return path
-
-
 def test_poetry_tables_lock_torch_from_this_machines_build(hook_venv, plain_venv, nvidia, tmp_path, index_404):
     tables = export(hook_venv, nvidia, "poetry", "torch", LTT_INDEX_URL=f"{index_404.url}/whl")
     assert 'priority = "explicit"' in tables
@@ -114,7 +107,7 @@ def test_poetry_tables_lock_torch_from_this_machines_build(hook_venv, plain_venv
         'priority = "primary"\n')
     env = plain_venv.env({"POETRY_CACHE_DIR": str(tmp_path / "poetry-cache"), "POETRY_CONFIG_DIR": str(tmp_path / "cfg"),
                           "POETRY_VIRTUALENVS_CREATE": "false", "VIRTUAL_ENV": str(plain_venv.path)})
-    result = subprocess.run([poetry(), "lock", "--no-interaction"], capture_output=True, text=True, env=env,
+    result = subprocess.run([tool("poetry"), "lock", "--no-interaction"], capture_output=True, text=True, env=env,
                             cwd=project, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     lock = (project / "poetry.lock").read_text()

@@ -86,14 +86,6 @@ def ext_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ext_pypi(tmp_path_factory, index_root):
-    root = tmp_path_factory.mktemp("pypi-ext")
-    replica.build_pypi(root, pytorch_root=index_root, extra=extension_replica.PYPI_EXTRA)
-    with replica.IndexServer(root, missing="404") as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def ext_env(ext_server, ext_pypi):
     return {"PIP_INDEX_URL": f"{ext_pypi.url}/simple", "LTT_EXTENSION_MIRRORS": extension_replica.mirrors(ext_server.url)}
 

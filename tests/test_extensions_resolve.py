@@ -29,18 +29,10 @@ def pyg(tmp_path_factory):
         yield server
 
 
-@pytest.fixture(scope="module")
-def pypi_ext(tmp_path_factory, index_root):
-    root = tmp_path_factory.mktemp("pypi-ext-2026")
-    replica.build_pypi(root, pytorch_root=index_root, extra=extension_replica.PYPI_EXTRA)
-    with replica.IndexServer(root, missing="404") as server:
-        yield server
-
-
 @pytest.fixture
-def env(pyg, pypi_ext, nvidia):
+def env(pyg, ext_pypi, nvidia):
     def make(driver="550.54.14"):
-        return {**nvidia(driver, RTX_3090), "PIP_INDEX_URL": f"{pypi_ext.url}/simple",
+        return {**nvidia(driver, RTX_3090), "PIP_INDEX_URL": f"{ext_pypi.url}/simple",
                 "LTT_EXTENSION_MIRRORS": extension_replica.mirrors(pyg.url)}
     return make
 
@@ -95,3 +87,10 @@ def test_a_users_page_for_another_torch_is_named_with_the_torch_it_meets(hook_ve
     warned = [line for line in ltt_lines(result) if "is built for another torch" in line]
     assert len(warned) == 1, result.output
     assert f"torch-scatter {SCATTER}+pt25cu124 is built for another torch than torch {result.chosen['torch']}" in warned[0]
+
+
+def test_the_report_shows_each_publishers_newest_page_for_this_backend(hook_venv, env):
+    shown = hook_venv.run(hook_venv.python, "-m", "ltt_hook", env=env())
+    assert shown.returncode == 0, shown.output
+    pyg = next(line for line in shown.stdout.splitlines() if line.strip().startswith("PyG:"))
+    assert pyg.endswith("(its newest page for this backend: torch 2.14)"), pyg  # from PyG's listing
