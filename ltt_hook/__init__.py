@@ -5,3 +5,7 @@ loaded only inside pip (see :mod:`ltt_hook._pth`).
 """
 
 __version__ = "0.1.0"
+
+#: The values that switch a boolean setting on, for every reader of one (``LTT_DISABLE`` at
+#: start-up, the configuration, strict mode).
+TRUTHY = ("1", "true", "yes", "on")

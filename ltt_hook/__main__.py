@@ -18,11 +18,12 @@ import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
-from . import __version__, config as config_mod, data, detection, extensions
+from . import __version__, config as config_mod, data, detection, extension_report
 from ._packaging import Version
 from .backends import parse_backend
 from .options import configured_settings
 from .selection import compatibility, incompatibility, judged_by
+from .urls import redact
 
 if TYPE_CHECKING:
     from .offer import Offer
@@ -65,7 +66,7 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
             row, source = judged_by(backend, Version(release), machine)
             backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why,
                              "row": row, "source": source, "offered": name in offered if offer else None})
-    chosen = decision.expected[1].name if decision.expected and not decision.off else None
+    chosen = decision.expected[1].name if decision.expected and not decision.why_off else None
     fixed = cfg.backends
     try:
         import pip
@@ -84,26 +85,26 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
         "settings": {
             "backend": {"value": ",".join(b.name for b in fixed) if fixed else "auto", "from": cfg.origins["backend"]},
             "channel": {"value": cfg.channel, "from": cfg.origins["channel"]},
-            "index-url": {"value": config_mod.redact(cfg.index_url), "from": cfg.origins["index-url"]},
+            "index-url": {"value": redact(cfg.index_url), "from": cfg.origins["index-url"]},
             "disable": {"value": cfg.disable, "from": cfg.origins["disable"]},
             "strict": {"value": cfg.strict, "from": cfg.origins["strict"]},
             **({"detection-root": {"value": os.environ["LTT_SYSROOT"], "from": "environment variable LTT_SYSROOT"}}
                if os.environ.get("LTT_SYSROOT", "").strip() else {}),
         },
         "warnings": cfg.warnings,
-        "off": decision.off,
+        "off": decision.why_off,
         "newest_release": release,
         "offered_backends": bool(offered),
         "index": {"read": offer is not None, "how": offer_note,
                   "newest_torch": str(newest_offered) if newest_offered else None,
                   "newer_than_tables": newer, "tables_end_at": newest_release()},
         "backends": backends,
-        "consulted_pages": [config_mod.redact(cfg.page(b)) for b in decision.plan],
+        "consulted_pages": [redact(cfg.page(b)) for b in decision.plan],
         "notes": list(decision.warnings + decision.notes),
         "choice": {"torch": release, "backend": chosen,
-                   "index": config_mod.redact(cfg.page(decision.expected[1]))
+                   "index": redact(cfg.page(decision.expected[1]))
                    if chosen and decision.expected else None},
-        "extensions": extensions.report(cfg, decision),
+        "extensions": extension_report.report(cfg, decision),
     }
 
 
@@ -165,7 +166,7 @@ def render(info: Dict[str, Any]) -> str:
         lines.append(f"No build of torch {c['torch']} fits; pip would pick the newest older release that does.")
     lines.append("Pages per PyTorch project, read in this order until one has a build for this machine: "
                  + ", ".join(info["consulted_pages"]))
-    lines += extensions.render(info.get("extensions"))
+    lines += extension_report.render(info.get("extensions"))
     return "\n".join(lines)
 
 
@@ -207,7 +208,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(f"ERROR: {exc}; nothing to export.", file=sys.stderr)
             return 1
     if args.command == "index-url":
-        print(config_mod.redact(exports.index_url(cfg, machine, offer)))
+        print(redact(exports.index_url(cfg, machine, offer)))
     elif args.command == "pip-conf":
         print(exports.pip_conf(cfg, machine, offer), end="")
     elif args.command in ("requirements", "uv", "poetry"):
@@ -225,7 +226,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(text, end="")
     elif args.command == "check":
         fits, lines = exports.check(cfg, machine)
-        extensions_fit, extension_lines = extensions.check(cfg)  # extensions built for another torch
+        extensions_fit, extension_lines = extension_report.check(cfg)  # extensions built for another torch
         print("\n".join(lines + extension_lines))
         return 0 if fits and extensions_fit else 1
     else:

@@ -1,14 +1,17 @@
 """Start-up hook, run by ``ltt_hook.pth`` (and ``ltt_hook.start`` on Python 3.15+).
 
 It must cost nothing in interpreters that are not pip and must never raise. It imports only
-``os`` and ``sys`` (both already loaded), looks at ``sys.argv`` and, when pip may be the
-program, inserts one meta-path finder that reacts to two pip module names. Only when pip
-imports those modules, and only when pip really is the program (:func:`pip_is_the_program`), is
-the rest of ltt_hook imported (:mod:`ltt_hook.pip_patch`).
+``os`` and ``sys`` (both already loaded) and the package's own ``TRUTHY``, looks at
+``sys.argv`` and, when pip may be the program, inserts one meta-path finder that reacts to two
+pip module names. Only when pip imports those modules, and only when pip really is the program
+(:func:`pip_is_the_program`), is the rest of ltt_hook imported (:mod:`ltt_hook.pip_patch`); the
+finder keeps the pip process object the patch builds and hands it back at the next trigger.
 """
 
 import os
 import sys
+
+from ltt_hook import TRUTHY
 
 TYPE_CHECKING = False  # the start-up module imports nothing but os and sys
 if TYPE_CHECKING:
@@ -16,10 +19,6 @@ if TYPE_CHECKING:
 
 #: pip modules whose import triggers the patch (the finder and the requirement command).
 TRIGGERS = ("pip._internal.index.package_finder", "pip._internal.cli.req_command")
-
-#: The values that switch a boolean setting on, for every reader of one (config, safety, this).
-TRUTHY = ("1", "true", "yes", "on")
-
 
 def _script_is_pip(path):
     # type: (str) -> bool
@@ -104,10 +103,11 @@ def pip_is_the_program():
 class _PatchingLoader:
     """Wraps pip's loader: run the module, then patch it. Patching never raises."""
 
-    def __init__(self, loader, name):
-        # type: (Any, str) -> None
+    def __init__(self, loader, name, finder):
+        # type: (Any, str, LttFinder) -> None
         self._loader = loader
         self._name = name
+        self._finder = finder
 
     def create_module(self, spec):
         # type: (Any) -> Any
@@ -116,7 +116,7 @@ class _PatchingLoader:
     def exec_module(self, module):
         # type: (Any) -> None
         self._loader.exec_module(module)
-        _patch(self._name, module)
+        self._finder.patch(self._name, module)
 
     def __getattr__(self, attr):
         # type: (str) -> Any
@@ -127,15 +127,16 @@ class _LegacyPatchingLoader:
     """The same for a loader with only ``load_module`` (Python 3.9's zipimporter, so a pip
     zipapp): load the module, then patch it."""
 
-    def __init__(self, loader, name):
-        # type: (Any, str) -> None
+    def __init__(self, loader, name, finder):
+        # type: (Any, str, LttFinder) -> None
         self._loader = loader
         self._name = name
+        self._finder = finder
 
     def load_module(self, fullname):
         # type: (str) -> Any
         module = self._loader.load_module(fullname)
-        _patch(self._name, module)
+        self._finder.patch(self._name, module)
         return module
 
     def __getattr__(self, attr):
@@ -146,9 +147,15 @@ class _LegacyPatchingLoader:
 
 
 class LttFinder:
-    """Meta-path finder that only reacts to :data:`TRIGGERS`."""
+    """Meta-path finder that only reacts to :data:`TRIGGERS`. It keeps what this process
+    learned: whether ltt_hook could not load, and the pip process object the patch built
+    (:class:`ltt_hook.process.PipProcess`), handed back to the patch at the next trigger."""
 
-    _busy = False
+    def __init__(self):
+        # type: () -> None
+        self._busy = False
+        self.failed = None  # type: Optional[BaseException]
+        self.process = None  # type: Any
 
     def find_spec(self, name, path=None, target=None):
         # type: (str, Any, Any) -> Any
@@ -167,27 +174,25 @@ class LttFinder:
         finally:
             self._busy = False
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _PatchingLoader(spec.loader, name)  # type: ignore[assignment]
+            spec.loader = _PatchingLoader(spec.loader, name, self)  # type: ignore[assignment]
         elif spec.loader is not None and hasattr(spec.loader, "load_module"):
-            spec.loader = _LegacyPatchingLoader(spec.loader, name)  # type: ignore[assignment]
+            spec.loader = _LegacyPatchingLoader(spec.loader, name, self)  # type: ignore[assignment]
         return spec
 
-
-_failed = []  # type: List[BaseException]
-
-
-def _patch(name, module):
-    # type: (str, Any) -> None
-    if _failed or not pip_is_the_program():
-        return
-    try:
-        from ltt_hook import pip_patch
-    except BaseException as exc:  # never let anything escape into pip's import
-        _failed.append(exc)
-        sys.stderr.write("WARNING: ltt-hook could not load (%s: %s); pip runs unpatched.\n"
-                         % (type(exc).__name__, exc))
-        return
-    pip_patch.on_import(name, module)
+    def patch(self, name, module):
+        # type: (str, Any) -> None
+        """pip executed trigger ``name``: patch it, if pip is the program. Never raises (except
+        strict mode's exit)."""
+        if self.failed is not None or not pip_is_the_program():
+            return
+        try:
+            from ltt_hook import pip_patch
+        except BaseException as exc:  # never let anything escape into pip's import
+            self.failed = exc
+            sys.stderr.write("WARNING: ltt-hook could not load (%s: %s); pip runs unpatched.\n"
+                             % (type(exc).__name__, exc))
+            return
+        self.process = pip_patch.on_import(name, module, self.process)
 
 
 def install():
@@ -198,9 +203,10 @@ def install():
             return
         if any(isinstance(f, LttFinder) for f in sys.meta_path):
             return
-        sys.meta_path.insert(0, LttFinder())
+        finder = LttFinder()
+        sys.meta_path.insert(0, finder)
         for name in TRIGGERS:
             if name in sys.modules:
-                _patch(name, sys.modules[name])
+                finder.patch(name, sys.modules[name])
     except Exception:
         pass

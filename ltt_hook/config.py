@@ -12,17 +12,17 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
-from . import data
-from ._pth import TRUTHY
+from . import TRUTHY, data
 from .backends import ACCEPTED, Backend, InvalidBackend, backend_from_url, parse_backend, suggest_backend
+from .errors import ConfigError
+from .extension_sources import Source, parse_extensions, parse_mirrors
+from .overrides import Overrides, read_overrides
+from .urls import redact, usable_url
 
-if TYPE_CHECKING:
-    from .overrides import Overrides
-
-__all__ = ["Config", "ConfigError", "load", "redact"]
+__all__ = ["Config", "ConfigError", "load", "strict_setting"]
 
 #: ``[ltt]`` key -> environment variable (the light-the-torch names where they exist).
 KEYS = {
@@ -37,21 +37,6 @@ KEYS = {
 _TRUE, _FALSE = frozenset(TRUTHY), frozenset({"0", "false", "no", "off"})
 
 
-def redact(url: str) -> str:
-    """Hide a password in a URL (``https://user:****@host/…``), as pip does in its output."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    # A user name without a password is a token: hide it whole (pip's rule).
-    user = f"{parts.username}:****" if parts.password is not None else "****"
-    return parts._replace(netloc=f"{user}@{host}").geturl()
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names value and source."""
-
-
 @dataclass
 class Config:
     disable: bool = False
@@ -61,7 +46,7 @@ class Config:
     index_url: str = data.DEFAULT_INDEX_URL
     strict: bool = False
     #: Extension sources of your own, and mirrors of the table's (:mod:`ltt_hook.extensions`).
-    extensions: Tuple[Any, ...] = ()
+    extensions: Tuple[Source, ...] = ()
     extension_mirrors: Dict[str, str] = field(default_factory=dict)
     #: The detection overrides (:mod:`ltt_hook.overrides`) that :func:`load` read; None where
     #: none were read, and detection reads the environment itself.
@@ -111,7 +96,7 @@ class Config:
         except InvalidBackend:
             return None
 
-    def serves(self, url: str) -> bool:
+    def on_index(self, url: str) -> bool:
         """Whether ``url`` is on this PyTorch index (a page of it, or of its template)."""
         url = url.rstrip("/")
         if self.is_template:
@@ -191,12 +176,6 @@ def _backends(value: str, origin: str) -> Optional[Tuple[Backend, ...]]:
 TEMPLATE_FIELDS = ("backend", "channel")
 
 
-def usable_url(url: str) -> bool:
-    """The one rule for a URL a setting names: http(s) with a host, or file."""
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https", "file") and (parts.scheme == "file" or bool(parts.hostname))
-
-
 def _index_url(value: str, origin: str) -> str:
     url = value.strip().rstrip("/")
     if not usable_url(url):
@@ -261,16 +240,10 @@ def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
         elif key == "index-url":
             config.index_url = _index_url(value, origin)
         elif key == "extensions":
-            from .extensions import parse_extensions
-
             config.extensions = parse_extensions(value, origin)
         elif key == "extension-mirrors":
-            from .extensions import parse_mirrors
-
             config.extension_mirrors = parse_mirrors(value, origin)
     _understand_index_url(config)
-    from .overrides import read_overrides  # it imports ConfigError from here
-
     config.overrides = read_overrides(env)
     return config
 

@@ -69,6 +69,9 @@ TRITON_BUILDS = frozenset(
     {"pytorch-triton", "pytorch-triton-rocm", "pytorch-triton-xpu", "triton-rocm", "triton-xpu"}
 )
 
+#: Every project of the PyTorch family: what the hook takes from the PyTorch index only.
+PYTORCH = BACKEND_BUILT | TRITON_BUILDS
+
 #: Minimum NVIDIA driver for CUDA minor-version compatibility, as
 #: (first CUDA version of the row, Linux minimum, Windows minimum). A row covers CUDA
 #: versions from its first version up to the next row, within the same major version.

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Dict, FrozenSet, List, Mapping, NamedTuple, Op
 
 from . import data
 from ._packaging import SpecifierSet, Version
-from .backends import Backend, parse_backend
+from .backends import Backend, backend_from_label, parse_backend
 from .config import Config
 from .detection import Machine
 from .selection import incompatibility, jetson_note, known_backends, platform_of, published, release_of
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from .offer import Offer
     from .variants import Facts
 
-__all__ = ["Request", "Environment", "Decision", "decide", "admits_release", "python_fits", "installed_misfit"]
+__all__ = ["Request", "Environment", "Decision", "Expected", "Fallback", "decide", "admits_release", "python_fits",
+           "installed_misfit"]
 
 CPU = parse_backend("cpu")
 
@@ -66,17 +67,36 @@ class Environment(NamedTuple):
     torch_evidence: str = ""
 
 
-class Decision:
-    """The answer, for pip and for every report."""
+class Expected(NamedTuple):
+    """The outcome a decision expects: the newest admitted torch release and its backend."""
 
-    def __init__(self, channel: str, *, off: Optional[str] = None, machine: Optional[Machine] = None,
+    release: str  # "2.14", or the channel's name ("nightly", "test")
+    backend: Backend
+
+
+class Fallback(NamedTuple):
+    """The line "torch X exists for this machine only as a CPU build; choosing torch R+B" and
+    R: the tables' expectation, which pip's one line repeats only when the index agrees (the
+    newest admitted build found is of release R; :meth:`ltt_hook.run.Run.what_happened`)."""
+
+    note: str
+    release: str
+
+
+class Decision:
+    """The answer, for pip and for every report. Made whole by :func:`decide`; nothing changes
+    it afterwards (its verdicts are remembered, not changed)."""
+
+    def __init__(self, channel: str, *, why_off: Optional[str] = None, machine: Optional[Machine] = None,
                  fixed: Optional[Tuple[Backend, ...]] = None, fixed_by: str = "", plan: Tuple[Backend, ...] = (),
-                 releases: Tuple[str, ...] = (), expected: Optional[Tuple[str, Backend]] = None,
+                 releases: Tuple[str, ...] = (), expected: Optional[Expected] = None,
                  notes: Tuple[str, ...] = (), warnings: Tuple[str, ...] = (),
-                 fallback: Optional[Tuple[str, str]] = None, learned: Optional[Mapping[Version, Facts]] = None) -> None:
+                 fallback: Optional[Fallback] = None, learned: Optional[Mapping[Version, Facts]] = None,
+                 offered: bool = False, choices: Tuple[Tuple[Version, Backend], ...] = (),
+                 cap: Optional[Version] = None) -> None:
         self.channel = channel
         #: Why the hook is off (pip is plain pip); None when it is on.
-        self.off = off
+        self.why_off = why_off
         self.machine = machine
         #: The backends the user or the environment fixed, and by what; None: the machine decides.
         self.fixed = fixed
@@ -85,49 +105,51 @@ class Decision:
         self.plan = plan
         #: Releases (``2.14``) the request admits, newest first, per the tables.
         self.releases = releases
-        #: The expected outcome per the tables: (release, backend) of the newest admitted release.
+        #: The expected outcome per the tables (or the offer): the newest admitted release.
         self.expected = expected
         #: Lines worth saying (an explicit backend this machine cannot run, a GPU build over CPU).
         self.notes = notes
         #: Lines that must be seen even with ``-q`` (an explicit backend this machine cannot run).
         self.warnings = warnings
-        #: The note "torch X exists for this machine only as a CPU build; choosing torch R+B"
-        #: and R: the tables' expectation, which pip's one line repeats only when the index
-        #: agrees (the newest admitted build found is of release R; :meth:`Run.what_happened`).
+        #: The tables' fallback line, said only when the index agrees.
         self.fallback = fallback
         #: Whether what the index offers (not only the tables) gave ``expected``.
-        self.offered = False
+        self.offered = offered
         #: Per admitted torch release (newest first), the backend this run would take for it.
-        self.choices: Tuple[Tuple[Version, Backend], ...] = ()
+        self.choices = choices
         #: The newest torch release this run may install, when an extension holds it back.
-        self.cap: Optional[Version] = None
-        self._verdicts: Dict[Tuple[Backend, Optional[Version]], Optional[str]] = {}
-        #: What the index's variants files say of releases the tables lack (:meth:`learn`).
-        self._learned: Dict[Version, Facts] = dict(learned or {})
+        self.cap = cap
+        self._verdicts: Dict[Tuple[Backend, Optional[Version], bool], Optional[str]] = {}
+        #: What the index's variants files say of releases the tables lack.
+        self._learned: Mapping[Version, Facts] = MappingProxyType(dict(learned or {}))
 
     def __repr__(self) -> str:
-        return (f"Decision(channel={self.channel!r}, off={self.off!r}, fixed={self.fixed!r}, "
+        return (f"Decision(channel={self.channel!r}, why_off={self.why_off!r}, fixed={self.fixed!r}, "
                 f"plan={[b.name for b in self.plan]!r}, releases={self.releases!r}, expected={self.expected!r})")
+
+    def held_at(self, cap: Version, note: str) -> Decision:
+        """This decision, with no torch release newer than ``cap`` and the line that says why
+        (a new decision; this one stays as it is)."""
+        return Decision(self.channel, why_off=self.why_off, machine=self.machine, fixed=self.fixed,
+                        fixed_by=self.fixed_by, plan=self.plan, releases=self.releases, expected=self.expected,
+                        notes=(*self.notes, note), warnings=self.warnings, fallback=self.fallback,
+                        learned=self._learned, offered=self.offered, choices=self.choices, cap=cap)
 
     @property
     def consults_every_page(self) -> bool:
         """Fixed backends: every page of the list is read (the user chose them all)."""
         return self.fixed is not None
 
-    def learn(self, release: Version, facts: Facts) -> None:
-        """What the index's variants file says about torch ``release``'s builds: from now on
-        they judge that release's builds, if the tables lack it (:func:`ltt_hook.selection.incompatibility`)."""
-        self._learned[release] = facts
-        for key in [k for k in self._verdicts if k[1] == release]:
-            del self._verdicts[key]
-
     def learned(self, release: Version) -> Optional[Facts]:
-        """The facts :meth:`learn` got for torch ``release``, if any."""
+        """What the index's variants file said of torch ``release`` when the decision was made."""
         return self._learned.get(release)
 
-    def rejects(self, project: str, version: Version, backend: Optional[Backend]) -> Optional[str]:
-        """Why a build is not for this run; None when it may be installed."""
-        if backend is None or self.off:
+    def rejects(self, project: str, version: Version, backend: Optional[Backend],
+                facts: Optional[Facts] = None) -> Optional[str]:
+        """Why a build is not for this run; None when it may be installed. ``facts``: what the
+        index's variants file of the build's release says, read after the decision was made
+        (a release the tables lack, found on a page); the facts of the decision otherwise."""
+        if backend is None or self.why_off:
             return None
         release = release_of(project, version)
         if self.cap is not None and release is not None and release > self.cap:
@@ -137,17 +159,18 @@ class Decision:
                 return None
             return f"built for {backend}; {self.fixed_by} allows {', '.join(b.name for b in self.fixed)}"
         assert self.machine is not None
-        key = (backend, release_of(project, version))
+        release = release_of(project, version)
+        facts = facts or (self._learned.get(release) if release is not None else None)
+        key = (backend, release, facts is not None)  # a release's facts are the same all run long
         if key not in self._verdicts:  # pip evaluates every link of every page: judge once
-            facts = self._learned.get(key[1]) if key[1] is not None else None
-            reason = incompatibility(backend, key[1], self.machine, facts)
+            reason = incompatibility(backend, release, self.machine, facts)
             self._verdicts[key] = f"built for {backend}: {reason}" if reason else None
         return self._verdicts[key]
 
     def best_for(self, release: Version) -> Optional[Backend]:
         """This machine's best backend for torch ``release`` by the tables (the first allowed one
         when the backend is fixed); None for a release the tables lack."""
-        if self.off:
+        if self.why_off:
             return None
         if self.fixed is not None:
             return self.fixed[0]
@@ -238,8 +261,6 @@ def _installed(environment: Environment) -> Optional[Backend]:
     torch = environment.torch
     if torch is None:
         return None
-    from .backends import backend_from_label
-
     return environment.torch_backend or backend_from_label(torch.local)
 
 
@@ -293,9 +314,8 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
         request = request._replace(specifiers={**request.specifiers,
                                                "torch": (*request.specifiers.get("torch", ()), cap)})
     decision = _decide(settings, machine, request, environment, offer, learned)
-    if hold is not None and not decision.off:
-        decision.cap = hold[0]
-        decision.notes = (*decision.notes, hold[1])
+    if hold is not None and not decision.why_off:
+        return decision.held_at(*hold)
     return decision
 
 
@@ -303,7 +323,7 @@ def _decide(settings: Config, machine: Optional[Machine], request: Request, envi
             offer: Optional[Offer], learned: Optional[Mapping[Version, Facts]]) -> Decision:
     channel = settings.channel
     if settings.disable:
-        return Decision(channel, off=f"{settings.origins['disable']} turns ltt-hook off")
+        return Decision(channel, why_off=f"{settings.origins['disable']} turns ltt-hook off")
     fixed, fixed_by = _fixed(settings, request, environment, machine, offer)
     if fixed is not None:
         notes: List[str] = []
@@ -325,18 +345,16 @@ def _decide(settings: Config, machine: Optional[Machine], request: Request, envi
             release = f"{installed.major}.{installed.minor}"
             if machine is not None and not request.cross_target:
                 notes += _installed_misfit(installed, fixed[0], machine)
-        decision = Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
-                            expected=(release, fixed[0]), warnings=tuple(notes))
-        decision.offered = bool(offered_here)
         known = sorted({r for r in offered_here} or {Version(r) for r in data.RELEASE_BACKENDS
                                                      if admits_release(r, request.specifiers)}, reverse=True)
-        decision.choices = tuple((r, fixed[0]) for r in known if r <= Version(release))
-        return decision
+        return Decision(channel, machine=machine, fixed=fixed, fixed_by=fixed_by, plan=fixed,
+                        expected=Expected(release, fixed[0]), warnings=tuple(notes), offered=bool(offered_here),
+                        choices=tuple((r, fixed[0]) for r in known if r <= Version(release)))
     if request.cross_target:
         note = ("--platform targets another machine, which ltt-hook cannot probe; set "
                 "LTT_PYTORCH_COMPUTATION_BACKEND (or --pytorch-computation-backend) to choose its backend")
         return Decision(channel, fixed=(CPU,), fixed_by="--platform", plan=(CPU,),
-                        expected=(max(data.RELEASE_BACKENDS, key=Version), CPU), notes=(note,))
+                        expected=Expected(max(data.RELEASE_BACKENDS, key=Version), CPU), notes=(note,))
     assert machine is not None
     return _machine_decides(channel, machine, request, offer, learned or {})
 
@@ -373,9 +391,7 @@ def _machine_decides(channel: str, machine: Machine, request: Request, offer: Op
         if channel == "stable":  # the tables' releases too: a cap found later may admit one
             seen = sorted(set(seen) | {r for r in data.RELEASE_BACKENDS if admits_release(r, request.specifiers)},
                           key=Version, reverse=True)
-        decision = _decision(channel, machine, offer_plan, offer_releases, seen, learned)
-        decision.offered = True
-        return decision
+        return _decision(channel, machine, offer_plan, offer_releases, seen, learned, offered=True)
     plan: List[Backend] = []
     per_release: List[Tuple[str, Optional[Backend]]] = []
     releases: List[str] = []
@@ -429,26 +445,25 @@ def _plan_from_offer(offered: Sequence[Tuple[Version, Backend]], machine: Machin
 
 
 def _decision(channel: str, machine: Machine, plan: List[Backend], per_release: List[Tuple[str, Optional[Backend]]],
-              releases: List[str], learned: Optional[Mapping[Version, Facts]] = None) -> Decision:
+              releases: List[str], learned: Optional[Mapping[Version, Facts]] = None,
+              offered: bool = False) -> Decision:
     """The machine's decision from its plan and its choice per release (newest first)."""
-    expected: Optional[Tuple[str, Backend]] = None
+    expected: Optional[Expected] = None
     notes: List[str] = []
-    fallback: Optional[Tuple[str, str]] = None
+    fallback: Optional[Fallback] = None
     if per_release and channel == "stable":
-        gpu = [(r, b) for r, b in per_release if b is not None]
-        expected = gpu[0] if gpu else (per_release[0][0], CPU)
+        gpu = [Expected(r, b) for r, b in per_release if b is not None]
+        expected = gpu[0] if gpu else Expected(per_release[0][0], CPU)
         newest = per_release[0][0]
-        if gpu and gpu[0][0] != newest:
-            fallback = (f"torch {newest} exists for this machine only as a CPU build; choosing torch "
-                        f"{gpu[0][0]}+{gpu[0][1]}, the newest release with a build this machine's GPU can run",
-                        gpu[0][0])
-            notes.append(fallback[0])
+        if gpu and gpu[0].release != newest:
+            fallback = Fallback(f"torch {newest} exists for this machine only as a CPU build; choosing torch "
+                                f"{gpu[0].release}+{gpu[0].backend}, the newest release with a build this "
+                                "machine's GPU can run", gpu[0].release)
+            notes.append(fallback.note)
     elif plan:
-        expected = ("nightly" if channel == "nightly" else channel, plan[0])
-    if expected is not None and not expected[1].is_gpu and (jetson := jetson_note(machine)):
+        expected = Expected("nightly" if channel == "nightly" else channel, plan[0])
+    if expected is not None and not expected.backend.is_gpu and (jetson := jetson_note(machine)):
         notes.append(jetson)  # a Jetson before Thor: why CPU, and where NVIDIA's builds are
-    decision = Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases),
-                        expected=expected, notes=tuple(notes), fallback=fallback, learned=learned)
-    if channel == "stable":
-        decision.choices = tuple((Version(r), b or CPU) for r, b in per_release)
-    return decision
+    choices = tuple((Version(r), b or CPU) for r, b in per_release) if channel == "stable" else ()
+    return Decision(channel, machine=machine, plan=tuple(plan), releases=tuple(releases), expected=expected,
+                    notes=tuple(notes), fallback=fallback, learned=learned, offered=offered, choices=choices)

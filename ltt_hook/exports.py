@@ -19,6 +19,7 @@ from .backends import Backend, backend_from_label, parse_backend
 from .decision import Decision, Environment, Request, decide, installed_misfit
 from .detection import Machine
 from .selection import release_of
+from .urls import redact
 
 if TYPE_CHECKING:
     from .offer import Offer
@@ -44,7 +45,7 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
     from pip._internal.network.session import PipSession
 
     from . import offer as offer_mod
-    from .run import Unavailable, fetch, index_page_problem, network_cause
+    from .pages import Unavailable, fetch, index_page_problem, network_cause
 
     url = cfg.project_page(project)
     if url is None:
@@ -55,12 +56,12 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
             body = fetch(session, url, "text/html")
     except Exception as exc:
         why = str(exc) if isinstance(exc, Unavailable) else network_cause(exc)
-        return None, f"{config_mod.redact(url)} could not be read ({why})"
+        return None, f"{redact(url)} could not be read ({why})"
     problem = index_page_problem(body)
     if problem:
-        return None, f"{config_mod.redact(url)}: {problem}"
+        return None, f"{redact(url)}: {problem}"
     found = offer_mod.read_offer(project, url, body, frozenset(str(t) for t in sys_tags()))
-    return found, f"read from {config_mod.redact(url)}"
+    return found, f"read from {redact(url)}"
 
 
 def best_backend(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Backend:
@@ -75,8 +76,8 @@ class HookOff(RuntimeError):
 
 def _on(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> Decision:
     decision = the_decision(cfg, machine, offer=offer)
-    if decision.off:
-        raise HookOff(f"ltt-hook is off ({decision.off}): a plain `pip install torch` takes torch from "
+    if decision.why_off:
+        raise HookOff(f"ltt-hook is off ({decision.why_off}): a plain `pip install torch` takes torch from "
                       "your own indexes (on PyPI, its default CUDA build)")
     return decision
 
@@ -96,7 +97,7 @@ def pip_conf(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = 
             "[ltt]\n"
             f"backend = {backend}\n"
             f"channel = {cfg.channel}\n"
-            f"index-url = {config_mod.redact(cfg.index_url)}\n")
+            f"index-url = {redact(cfg.index_url)}\n")
 
 
 def _user_index() -> str:
@@ -173,10 +174,10 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str], target: Option
     pinned, backend = _pins(installs)
     lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
              f"--index-url {_user_index()}",
-             f"--extra-index-url {config_mod.redact(cfg.page(backend))}"]
+             f"--extra-index-url {redact(cfg.page(backend))}"]
     if cfg.channel != "stable":
         lines.append("--pre")
-    from .extensions import export  # the extension pages for this torch, and their pins
+    from .extension_report import export  # the extension pages for this torch, and their pins
 
     find_links, extension_pins = export(cfg, installs, pinned.get(canonicalize_name("torch")))
     lines += find_links
@@ -192,7 +193,7 @@ def uv_project(cfg: config_mod.Config, projects: Sequence[str], target: Optional
     pinned, backend = _pins(resolve(projects, target))
     name = f"pytorch-{backend.name}"
     lines = ["# uv: PyTorch projects from this machine's PyTorch build (`python -m ltt_hook uv`).",
-             "[[tool.uv.index]]", f'name = "{name}"', f'url = "{config_mod.redact(cfg.page(backend))}"',
+             "[[tool.uv.index]]", f'name = "{name}"', f'url = "{redact(cfg.page(backend))}"',
              "explicit = true", "", "[tool.uv.sources]"]
     lines += [f'{project} = {{ index = "{name}" }}' for project in sorted(pinned)]
     lines += ["", "# and in [project] dependencies:"]
@@ -206,7 +207,7 @@ def poetry_project(cfg: config_mod.Config, projects: Sequence[str], target: Opti
     pinned, backend = _pins(resolve(projects, target))
     name = f"pytorch-{backend.name}"
     lines = ["# Poetry: PyTorch projects from this machine's PyTorch build (`python -m ltt_hook poetry`).",
-             "[[tool.poetry.source]]", f'name = "{name}"', f'url = "{config_mod.redact(cfg.page(backend))}"',
+             "[[tool.poetry.source]]", f'name = "{name}"', f'url = "{redact(cfg.page(backend))}"',
              'priority = "explicit"', "", "[tool.poetry.dependencies]"]
     lines += [f'{project} = {{ version = "{version}", source = "{name}" }}'
               for project, version in sorted(pinned.items())]
@@ -228,7 +229,7 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
             installed[name] = Version(importlib.metadata.version(name))
         except Exception:
             continue
-    off = the_decision(cfg, machine).off
+    off = the_decision(cfg, machine).why_off
     torch = build.version
     release = release_of("torch", torch)
     label = build.backend or parse_backend("cpu")
@@ -243,7 +244,7 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
     if not fits and off:
         lines.append(f"ltt-hook is off ({off}), so pip would not apply it; fix: " + " ".join(
             [f"{os.path.basename(sys.executable)} -m pip install --force-reinstall --index-url",
-             config_mod.redact(cfg.page(best)), f"torch=={torch.public}", *others]))
+             redact(cfg.page(best)), f"torch=={torch.public}", *others]))
     elif not fits:
         lines.append("Fix: " + " ".join([f"{os.path.basename(sys.executable)} -m pip install --force-reinstall",
                                          f"torch=={torch.public}", *others]))

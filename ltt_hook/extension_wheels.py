@@ -12,15 +12,13 @@ nothing is kept at module level.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, AbstractSet, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import AbstractSet, Callable, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 from urllib.parse import unquote
 
 from ._packaging import Version
 from .backends import Backend
+from .extension_sources import Source, page_url
 from .offer import read_offer
-
-if TYPE_CHECKING:
-    from .extensions import Source
 
 __all__ = ["Wheels", "PAGE_BUDGET"]
 
@@ -30,17 +28,14 @@ logger = logging.getLogger("ltt_hook")
 PAGE_BUDGET = 6
 
 Fetch = Callable[[str], bytes]
-#: ``ltt_hook.extensions.page_url``: the page of a source for a torch release and backend.
-PageUrl = Callable[["Source", Version, Backend], Optional[str]]
 
 
 class Wheels:
     """What the publishers' pages hold, for one target (its wheel tags)."""
 
-    def __init__(self, fetch: Fetch, tags: AbstractSet[str], page_url: PageUrl) -> None:
+    def __init__(self, fetch: Fetch, tags: AbstractSet[str]) -> None:
         self._fetch = fetch
         self._tags = tags
-        self._page_url = page_url
         self._bodies: Dict[str, Optional[bytes]] = {}
         self._listings: Dict[str, Optional[FrozenSet[str]]] = {}
         #: How many pages and listings were asked for (for tests and -v).
@@ -75,7 +70,7 @@ class Wheels:
     def has_wheel(self, source: Source, project: str, release: Version, backend: Backend) -> bool:
         """Whether ``source`` has a wheel of ``project`` for torch ``release`` built for
         ``backend`` that this target can install."""
-        url = self._page_url(source, release, backend)
+        url = page_url(source, release, backend)
         if url is None:
             return False
         listed = self.listed(source)

@@ -9,7 +9,7 @@ For machines that cannot be probed (Docker builds, CI, cross-builds), like uv's
 
 They are configuration: :func:`ltt_hook.config.load` reads them into ``Config.overrides`` and
 :func:`ltt_hook.detection.detect` takes them as given. A value that does not parse is an
-:class:`OverrideError`, a :class:`~ltt_hook.config.ConfigError`, never a guess.
+:class:`OverrideError`, a :class:`~ltt_hook.errors.ConfigError`, never a guess.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import List, Mapping, Optional, Tuple
 
-from .config import ConfigError
+from .errors import ConfigError
 
 __all__ = ["AMD_VAR", "CAPS_VAR", "DRIVER_VAR", "VARIABLES", "OverrideError", "Overrides", "gfx_target",
            "read_overrides"]

@@ -4,8 +4,10 @@ Loaded by :mod:`ltt_hook._pth` when pip, as the program, imports one of the trig
 Every row names a pip module, the class (or ``None`` for a module-level function), the method,
 the leading parameters ltt-hook relies on (the same in pip 22.3 - 26.3), and the wrapper from
 :mod:`ltt_hook.wrappers`. All rows of a trigger are checked first; if one required row differs,
-nothing is patched and pip runs unpatched with one warning (:func:`ltt_hook.safety.give_up`).
-Each applied wrapper runs under :func:`ltt_hook.safety.guard`.
+nothing is patched and pip runs unpatched with one warning
+(:meth:`ltt_hook.process.PipProcess.give_up`). Each applied wrapper runs under
+:func:`ltt_hook.safety.guard`, with the one :class:`~ltt_hook.process.PipProcess` of this pip
+process, which this step builds and the start-up finder keeps.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import sys
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 from . import wrappers as w
-from .safety import OLDEST_PIP, STATE, Stop, give_up, guard, older_than_supported
+from .errors import Stop
+from .process import OLDEST_PIP, PipApi, PipProcess, older_than_supported
+from .safety import guard
 
 __all__ = ["Patch", "PATCHES", "TRIGGERS", "on_import"]
 
@@ -97,7 +101,7 @@ def _target(row: Patch) -> Tuple[Any, Callable[..., Any]]:
     return owner, func
 
 
-def _check_finder_api() -> None:
+def _check_finder_api() -> PipApi:
     """What the wrappers use besides the patched methods."""
     finder = sys.modules[_FINDER]
     collector = sys.modules[_COLLECTOR]
@@ -112,13 +116,11 @@ def _check_finder_api() -> None:
         raise LookupError("PackageFinder no longer takes a link_collector")
     from pip._internal.exceptions import InstallationError
 
-    w.PIP.search_scope = scope
-    w.PIP.link = importlib.import_module("pip._internal.models.link").Link
-    w.PIP.link_type = link_type
-    STATE.stop_type = type("LttHookError", (InstallationError, Stop), {})
+    return PipApi(search_scope=scope, link=importlib.import_module("pip._internal.models.link").Link,
+                  link_type=link_type, stop_type=type("LttHookError", (InstallationError, Stop), {}))
 
 
-def _apply(trigger: str) -> None:
+def _apply(trigger: str, process: PipProcess) -> None:
     plan = []
     for row in PATCHES:
         if row.trigger != trigger:
@@ -129,35 +131,32 @@ def _apply(trigger: str) -> None:
             if row.required:
                 raise
     if trigger == _FINDER:
-        _check_finder_api()
+        process.api = _check_finder_api()
     for row, owner, original in plan:  # every check passed: patch all
-        patched = guard(original, row.wrapper, row.name)
+        patched = guard(process, original, row.wrapper, row.name)
         setattr(owner, row.method, classmethod(patched) if row.kind == "classmethod" else patched)
 
 
-def _pip_is_the_program() -> bool:
-    from ._pth import pip_is_the_program
-
-    return bool(pip_is_the_program())
-
-
-def on_import(name: str, module: Any) -> None:
-    """Called by the start-up finder right after pip executed module ``name``; never raises
-    (except strict mode's exit)."""
+def on_import(name: str, module: Any, process: Optional[PipProcess] = None) -> PipProcess:
+    """Called by the start-up finder right after pip, the program, executed module ``name``,
+    with the process object of the trigger patched before (None at the first); returns the one
+    to hand in next time. Never raises (except strict mode's exit)."""
+    process = process or PipProcess()
     try:
-        if STATE.broken or name not in TRIGGERS or not _pip_is_the_program():
-            return
+        if process.broken or name not in TRIGGERS:
+            return process
         version = getattr(sys.modules.get("pip"), "__version__", "")
         if older_than_supported(version):  # checked against 22.3 and newer only: never half-patch an older one
-            give_up(f"pip {version} is older than {OLDEST_PIP}")
-            return
-        _apply(name)
+            process.give_up(f"pip {version} is older than {OLDEST_PIP}")
+            return process
+        _apply(name, process)
     except SystemExit:
         raise
     except BaseException as exc:
         try:
-            give_up(f"{type(exc).__name__}: {exc}")
+            process.give_up(f"{type(exc).__name__}: {exc}")
         except SystemExit:
             raise
         except BaseException:
             pass
+    return process

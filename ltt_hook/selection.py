@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional
 
 from . import data
 from ._packaging import InvalidVersion, Version
-from .backends import Backend, parse_backend
+from .backends import Backend, backend_from_label, parse_backend
 from .detection import Gpu, Machine, intel_platform, interpreter_arch, interpreter_system
 
 if TYPE_CHECKING:  # imported only when an index publishes facts for a release the tables lack
     from .variants import Facts
 
-__all__ = ["release_of", "pypi_backend", "interpreter_platform", "incompatibility", "compatibility",
+__all__ = ["release_of", "pypi_backend", "torch_backend", "interpreter_platform", "incompatibility", "compatibility",
            "known_backends", "sort_key", "platform_of", "published", "rocm_arches", "driver_minimum", "jetson_note",
            "judged_by", "tables_know"]
 
@@ -27,26 +27,26 @@ def _release(text: str) -> Version:
     return Version(text)
 
 
-def _arches(text: str) -> List[Arch]:
+def _arches(text: str) -> Tuple[Arch, ...]:
     out = []
     for item in text.split():
         ptx = item.endswith("+PTX")
         major, minor = item.replace("+PTX", "").split(".")
         out.append((int(major), int(minor), ptx))
-    return out
+    return tuple(out)
 
 
 # Each row ends with the data.py row it was read from (for ``python -m ltt_hook --json``).
-_CudaRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], List[Arch], Tuple[str, ...]]
-_CUDA_ROWS: List[_CudaRow] = [
+_CudaRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], Tuple[Arch, ...], Tuple[str, ...]]
+_CUDA_ROWS: Tuple[_CudaRow, ...] = tuple(
     (_release(row[0]), _release(row[1]), frozenset(row[2].split()), frozenset(row[3].split()), _arches(row[4]), row)
     for row in data.CUDA_ARCHES
-]
+)
 _RocmRow = Tuple[Version, Version, FrozenSet[str], FrozenSet[str], Tuple[str, ...]]
-_ROCM_ROWS: List[_RocmRow] = [
+_ROCM_ROWS: Tuple[_RocmRow, ...] = tuple(
     (_release(row[0]), _release(row[1]), frozenset(row[2].split()), frozenset(row[3].split()), row)
     for row in data.ROCM_ARCHES
-]
+)
 _TABLE_RELEASES = frozenset(_release(r) for r in data.RELEASE_BACKENDS)
 _CPUS = {"amd64": "x86_64", "x64": "x86_64", "x86_64": "x86_64", "arm64": "aarch64", "aarch64": "aarch64"}
 _OSES = {"Linux": "linux", "Windows": "windows", "Darwin": "macos"}
@@ -100,6 +100,15 @@ def interpreter_platform() -> str:
     return _platform(interpreter_system(), interpreter_arch())
 
 
+def torch_backend(version: Version) -> Backend:
+    """A torch wheel's backend by its version: its label, else (PyPI's unlabelled build) PyPI's
+    flavour for this platform, else ``cpu``."""
+    label = backend_from_label(version.local)
+    if label is not None:
+        return label
+    return pypi_backend(Version(f"{version.major}.{version.minor}")) or parse_backend("cpu")
+
+
 def pypi_backend(release: Version, platform: Optional[str] = None) -> Optional[Backend]:
     """The backend of PyPI's unlabelled torch of ``release`` for ``platform`` (default this
     interpreter's): the one rule for an unlabelled torch *wheel* found outside the PyTorch index.
@@ -148,7 +157,7 @@ def _nearest(rows: Sequence[Any], release: Optional[Version]) -> List[Any]:
 
 
 def _arch_lists(backend: Backend, release: Optional[Version], platform: str,
-                facts: Optional[Facts] = None) -> List[List[Arch]]:
+                facts: Optional[Facts] = None) -> List[Tuple[Arch, ...]]:
     """GPU architectures of ``backend`` builds of ``release`` for ``platform`` (of every
     release when None); see :func:`_cuda_rows`."""
     return [r[4] for r in _cuda_rows(backend, release, platform, facts)]
@@ -169,7 +178,7 @@ def _cuda_rows(backend: Backend, release: Optional[Version], platform: str,
     learned = _learned(facts, release, platform)
     if learned is not None and backend.name in learned.cuda:
         assert release is not None
-        arches = list(learned.cuda[backend.name])
+        arches = tuple(learned.cuda[backend.name])
         listed = " ".join("%d.%d%s" % (a[0], a[1], "+PTX" if a[2] else "") for a in arches)
         raw = (str(release), str(release), platform, backend.name, listed, learned.source)
         return [(release, release, frozenset([platform]), frozenset([backend.name]), arches, raw)]

@@ -191,9 +191,9 @@ class StandInMachine:
     sysroot: Path
     bin: Path
 
-    def detect(self, system: str = "Linux", timeout: float = detection.TOOL_TIMEOUT, refresh: bool = True,
+    def detect(self, system: str = "Linux", timeout: float = detection.TOOL_TIMEOUT,
                arch: Optional[str] = None, overrides: Optional[Overrides] = None, **environ: str) -> Machine:
-        return detection.detect(refresh, system=system, root=str(self.sysroot), timeout=timeout,
+        return detection.detect(system=system, root=str(self.sysroot), timeout=timeout,
                                 environ={"PATH": str(self.bin), **environ}, arch=arch, overrides=overrides)
 
 
@@ -388,28 +388,37 @@ def test_detection_takes_the_overrides_the_configuration_read(host):
     # override variables are then not read again.
     stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
     given = Overrides(amd_architectures=("gfx942",), given=(("LTT_AMD_GPU_ARCHITECTURE", "gfx942"),))
-    machine = host.detect(overrides=given, refresh=False, LTT_AMD_GPU_ARCHITECTURE="navi31")
+    machine = host.detect(overrides=given, LTT_AMD_GPU_ARCHITECTURE="navi31")
     assert arches(machine) == [("amd", "gfx942")]
     assert machine.overrides == {"LTT_AMD_GPU_ARCHITECTURE": "gfx942"}
     assert "LTT_AMD_GPU_ARCHITECTURE: gfx942 (not probed)" in machine.notes
-    # other overrides, another question: probed again (none stated: the KFD topology answers)
-    assert arches(host.detect(overrides=Overrides(), refresh=False)) == [("amd", "gfx1100")]
-    assert host.detect(overrides=given, refresh=False) is machine
+    # other overrides, another question: probed (none stated: the KFD topology answers)
+    assert arches(host.detect(overrides=Overrides())) == [("amd", "gfx1100")]
 
 
-def test_detection_runs_once_per_process_for_the_same_machine(host):
-    first = host.detect()
+def test_a_pip_process_probes_its_machine_once_and_a_new_process_again(host, monkeypatch):
+    # The pip process object remembers the machine (no module does): the same question is
+    # answered from memory, another question or another process probes again.
+    from ltt_hook.process import PipProcess
+
+    monkeypatch.setenv("LTT_SYSROOT", str(host.sysroot))
+    monkeypatch.setenv("PATH", str(host.bin))
+    for name in ("LTT_CUDA_DRIVER_VERSION", "LTT_CUDA_COMPUTE_CAPABILITIES", "LTT_AMD_GPU_ARCHITECTURE"):
+        monkeypatch.delenv(name, raising=False)
+    process = PipProcess()
+    first = process.machine(Overrides(), None)
     stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
-    assert host.detect(refresh=False) is first and first.gpus == []
-    assert arches(host.detect(refresh=True)) == [("amd", "gfx1100")]
-    assert host.detect(system="Windows", refresh=False) is not first  # another question, another probe
+    assert process.machine(Overrides(), None) is first and not [g for g in first.gpus if g.vendor == "amd"]
+    stated = Overrides(amd_architectures=("gfx942",), given=(("LTT_AMD_GPU_ARCHITECTURE", "gfx942"),))
+    assert arches(process.machine(stated, None)) == [("amd", "gfx942")]  # another question, another probe
+    assert ("amd", "gfx1100") in arches(PipProcess().machine(Overrides(), None))  # another process
 
 
 def test_the_root_defaults_to_ltt_sysroot_and_the_system_to_this_one(host):
     stand_in.make_sysroot(host.sysroot, amd_gfx=["gfx1100"])
     environ = {"PATH": str(host.bin), "LTT_SYSROOT": str(host.sysroot)}
-    assert arches(detection.detect(True, system="Linux", environ=environ)) == [("amd", "gfx1100")]
-    assert detection.detect(True, environ=environ).system == platform.system()
+    assert arches(detection.detect(system="Linux", environ=environ)) == [("amd", "gfx1100")]
+    assert detection.detect(environ=environ).system == platform.system()
 
 
 # --------------------------------------------------------------------------- NVIDIA on Arm
@@ -430,7 +439,7 @@ from ltt_hook.decision import Environment, Request, decide
 from ltt_hook.selection import incompatibility, judged_by, platform_of
 
 root, bin_dir, arch, spec = sys.argv[1:]
-machine = detection.detect(True, system="Linux", arch=arch, root=root, environ={"PATH": bin_dir})
+machine = detection.detect(system="Linux", arch=arch, root=root, environ={"PATH": bin_dir})
 request = Request(requested=frozenset({"torch"}), specifiers={"torch": (SpecifierSet(spec),)})
 decision = decide(Config(), machine, request, Environment())
 release = decision.expected[0]
@@ -558,8 +567,8 @@ from ltt_hook import detection
 from ltt_hook.selection import platform_of
 
 root, system = sys.argv[1:]
-machine = detection.detect(True, system=system, root=root)
-pinned = detection.detect(True, system=system, root=root, arch="x86_64")
+machine = detection.detect(system=system, root=root)
+pinned = detection.detect(system=system, root=root, arch="x86_64")
 print(json.dumps({"arch": machine.arch, "platform": platform_of(machine), "pinned": pinned.arch}))
 """
 
@@ -625,8 +634,8 @@ from ltt_hook.decision import Environment, Request, decide
 from ltt_hook.selection import platform_of
 
 root, bin_dir = sys.argv[1:]
-machine = detection.detect(True, root=root, environ={"PATH": bin_dir})
-pinned = detection.detect(True, root=root, environ={"PATH": bin_dir}, system="Linux")
+machine = detection.detect(root=root, environ={"PATH": bin_dir})
+pinned = detection.detect(root=root, environ={"PATH": bin_dir}, system="Linux")
 request = Request(requested=frozenset({"torch"}), specifiers={"torch": (SpecifierSet("==2.10.0"),)})
 decision = decide(Config(), machine, request, Environment())
 print(json.dumps({"system": machine.system, "arch": machine.arch, "platform": platform_of(machine),

@@ -12,7 +12,7 @@ import json
 import pytest
 from packaging.version import Version
 
-from ltt_hook import config as config_mod, extensions
+from ltt_hook import config as config_mod, extension_sources
 from ltt_hook.backends import parse_backend
 from support import extension_replica, replica
 from support.harness import fails_in_one_line, newest_release, releases_for, test_python, write_config
@@ -29,19 +29,19 @@ CPU = {"LTT_PYTORCH_COMPUTATION_BACKEND": "cpu"}
 
 
 def test_every_row_cites_a_public_source_and_spells_the_publishers_urls():
-    table = {s.id: s for s in extensions.TABLE}
-    assert all(s.source for s in extensions.TABLE)
+    table = {s.id: s for s in extension_sources.TABLE}
+    assert all(s.source for s in extension_sources.TABLE)
     cu124, cu121, cpu = parse_backend("cu124"), parse_backend("cu121"), parse_backend("cpu")
-    assert extensions.page_url(table["pyg"], Version("2.5"), cu124) == "https://data.pyg.org/whl/torch-2.5.0+cu124.html"
-    assert extensions.expected_label(table["pyg"], Version("2.5"), cu124) == "pt25cu124"
-    assert extensions.expected_label(table["pyg"], Version("1.13"), cpu) == "pt113cpu"
-    assert extensions.page_url(table["dgl"], Version("2.4"), cu124) == "https://data.dgl.ai/wheels/torch-2.4/cu124/repo.html"
-    assert extensions.page_url(table["dgl"], Version("2.4"), cpu) == "https://data.dgl.ai/wheels/torch-2.4/repo.html"
-    assert (extensions.page_url(table["openmmlab"], Version("2.1"), cu121)
+    assert extension_sources.page_url(table["pyg"], Version("2.5"), cu124) == "https://data.pyg.org/whl/torch-2.5.0+cu124.html"
+    assert extension_sources.expected_label(table["pyg"], Version("2.5"), cu124) == "pt25cu124"
+    assert extension_sources.expected_label(table["pyg"], Version("1.13"), cpu) == "pt113cpu"
+    assert extension_sources.page_url(table["dgl"], Version("2.4"), cu124) == "https://data.dgl.ai/wheels/torch-2.4/cu124/repo.html"
+    assert extension_sources.page_url(table["dgl"], Version("2.4"), cpu) == "https://data.dgl.ai/wheels/torch-2.4/repo.html"
+    assert (extension_sources.page_url(table["openmmlab"], Version("2.1"), cu121)
             == "https://download.openmmlab.com/mmcv/dist/cu121/torch2.1/index.html")
-    assert extensions.page_url(table["pyg"], Version("2.5"), parse_backend("rocm6.2")) is None  # no ROCm builds
+    assert extension_sources.page_url(table["pyg"], Version("2.5"), parse_backend("rocm6.2")) is None  # no ROCm builds
     for project in ("torch-scatter", "torch-sparse", "torch-cluster", "torch-spline-conv", "pyg-lib", "dgl", "mmcv"):
-        assert any(project in s.projects for s in extensions.TABLE), project
+        assert any(project in s.projects for s in extension_sources.TABLE), project
 
 
 def test_ltt_extensions_syntax_and_its_errors():
@@ -52,10 +52,10 @@ def test_ltt_extensions_syntax_and_its_errors():
     }, configuration=_NoFiles())
     acme, other = cfg.extensions
     assert acme.projects == ("acme-ops", "acme-kernels") and acme.label == "pt{major}{minor}{backend}"
-    assert extensions.page_url(acme, Version("2.5"), parse_backend("cu124")) == "https://wheels.example/t-2.5.0/cu124/"
-    assert extensions.page_url(other, Version("2.5"), parse_backend("cpu")) == "https://o.example/cpu/"
-    assert extensions.page_url(other, Version("2.5"), parse_backend("cu124")) is None  # backends=cpu
-    pyg = extensions.source_for(cfg, "torch_scatter")
+    assert extension_sources.page_url(acme, Version("2.5"), parse_backend("cu124")) == "https://wheels.example/t-2.5.0/cu124/"
+    assert extension_sources.page_url(other, Version("2.5"), parse_backend("cpu")) == "https://o.example/cpu/"
+    assert extension_sources.page_url(other, Version("2.5"), parse_backend("cu124")) is None  # backends=cpu
+    pyg = extension_sources.source_for(cfg, "torch_scatter")
     assert pyg is not None and pyg.base == "https://mirror.example/pyg/whl"
     bad = {"x = https://e.example/{cuda}/": "templates know {torch}, {major}, {minor} and {backend}",
            "torchvision = https://e.example/{backend}/": "belongs to the PyTorch index",

@@ -30,7 +30,7 @@ def test_every_required_row_matches_this_pip_and_its_wrapper(hook_venv):
         if problem is not None:
             assert not required, f"{name}: {problem}"
             continue
-        assert wrapper_params[0] == "pip", name
-        # The wrapper's parameters after ``pip`` are pip's, by name, as far as pip names them.
-        named = wrapper_params[1:]
+        assert wrapper_params[:2] == ["process", "original"], name
+        # The wrapper's parameters after ``original`` are pip's, by name, as far as pip names them.
+        named = wrapper_params[2:]
         assert named == pip_params[: len(named)], (name, wrapper_params, pip_params)

@@ -354,8 +354,7 @@ def test_a_failure_after_pip_returned_keeps_pips_result_and_pip_runs_once(fresh_
     # Fault injection after pip's own method ran: its result stands, it is not called again.
     (fresh_venv.site_packages() / "zz_fault.pth").write_text(
         "import sys; exec(\"def _f(*a, **k):\\n raise RuntimeError('injected')\\n"
-        "import ltt_hook.run as p; p.note_requirements = _f\\n"
-        "import ltt_hook.wrappers as w; w.note_requirements = _f\") "
+        "import ltt_hook.run as p; p.Run.take_requirements = _f\") "
         "if 'pip' in sys.argv[0] or sys.argv[:1] == ['-m'] else None\n")
     # Requirements from a pipe: a second call of pip's get_requirements would find it empty.
     report = fresh_venv.home / "once.json"

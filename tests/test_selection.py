@@ -161,7 +161,7 @@ def test_disable_is_part_of_the_decision():
     config = Config(disable=True)
     config.origins["disable"] = "environment variable LTT_DISABLE"
     decision = decide(config, Machine("Linux"), Request(), Environment())
-    assert decision.off == "environment variable LTT_DISABLE turns ltt-hook off" and not decision.plan
+    assert decision.why_off == "environment variable LTT_DISABLE turns ltt-hook off" and not decision.plan
 
 
 def test_fixed_backends_win_and_say_why():

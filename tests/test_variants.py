@@ -184,15 +184,19 @@ def test_rocm_builds_of_a_release_the_tables_lack_use_the_files_gfx_list():
         {"releases": "2.20-2.20", "backends": ["rocm7.14"], "arches": ["gfx1100", "gfx1250"]}, URL)
 
 
-def test_the_decision_learns_and_judges_again():
+def test_the_decision_judges_with_the_facts_it_is_given_and_stays_as_it_was():
+    # What a variants file teaches is a value handed to the decision, not a change of it.
     machine = nvidia("580.65.06", (13, 0))
     decision = decide(Config(), machine, Request(requested=frozenset({"torch"})), Environment())
     build = Version("2.20.0+cu130")
+    taught = facts(cu130=[(13, 0, False)])
     assert decision.rejects("torch", build, b("cu130")) is not None
-    decision.learn(Version("2.20"), facts(cu130=[(13, 0, False)]))
-    assert decision.learned(Version("2.20")) is not None
-    assert decision.rejects("torch", build, b("cu130")) is None
-    assert decision.rejects("torchvision", Version("0.35.0+cu130"), b("cu130")) is None  # follows torch's release
+    assert decision.rejects("torch", build, b("cu130"), taught) is None
+    assert decision.rejects("torchvision", Version("0.35.0+cu130"), b("cu130"), taught) is None  # follows torch
+    assert decision.rejects("torch", build, b("cu130")) is not None and decision.learned(Version("2.20")) is None
+    learned = decide(Config(), machine, Request(requested=frozenset({"torch"})), Environment(),
+                     learned={Version("2.20"): taught})
+    assert learned.learned(Version("2.20")) is not None and learned.rejects("torch", build, b("cu130")) is None
 
 
 # --------------------------------------------------------------------------- reading (a stand-in for pip's session)
@@ -227,7 +231,7 @@ GOOD = json.dumps({"variants": {"cu130": {"nvidia": {"sm_arch": ["130_real"]}}}}
 
 
 def test_the_page_is_read_once_per_channel_and_each_file_once(caplog):
-    from ltt_hook.run import VariantFiles
+    from ltt_hook.pages import VariantFiles
 
     page = (f'<a href="/whl/variant/torch/torch-2.20.0-variants.json#sha256={hashlib.sha256(GOOD).hexdigest()}">a</a>'
             '<a href="torch-2.21.0-variants.json">b</a>').encode()
@@ -248,7 +252,7 @@ def test_the_page_is_read_once_per_channel_and_each_file_once(caplog):
     (RecursionError("maximum recursion depth exceeded"), "maximum recursion depth"),
 ])
 def test_a_page_that_cannot_be_read_teaches_nothing_and_raises_nothing(caplog, answer, cause):
-    from ltt_hook.run import VERBOSE, VariantFiles
+    from ltt_hook.pages import VERBOSE, VariantFiles
 
     files = VariantFiles()
     session = Session({PAGE: answer})
@@ -260,7 +264,7 @@ def test_a_page_that_cannot_be_read_teaches_nothing_and_raises_nothing(caplog, a
 
 
 def test_a_file_that_does_not_match_its_hash_teaches_nothing(caplog):
-    from ltt_hook.run import VERBOSE, VariantFiles
+    from ltt_hook.pages import VERBOSE, VariantFiles
 
     page = f'<a href="torch-2.20.0-variants.json#sha256={"0" * 64}">a</a>'.encode()
     session = Session({PAGE: Answer(200, page), f"{PAGE}torch-2.20.0-variants.json": Answer(200, GOOD)})
@@ -270,7 +274,7 @@ def test_a_file_that_does_not_match_its_hash_teaches_nothing(caplog):
 
 
 def test_a_file_index_reads_the_directorys_page():
-    from ltt_hook.run import VariantFiles
+    from ltt_hook.pages import VariantFiles
 
     session = Session({})
     assert VariantFiles().facts(session, "file:///srv/whl", Version("2.20")) is None

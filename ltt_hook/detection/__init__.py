@@ -1,7 +1,8 @@
 """Detection: what this machine can run (NVIDIA, AMD and Intel GPUs; otherwise CPU only).
 
 Every probe is bounded and never raises: a failure is recorded as a note and the next
-source is tried, ending in "no GPU". Detection runs at most once per process. One module per
+source is tried, ending in "no GPU". :func:`detect` probes each time it is asked; a pip process
+asks once (:meth:`ltt_hook.process.PipProcess.machine` remembers the answer). One module per
 concern:
 
 - :mod:`~ltt_hook.detection.machine`: the model, :class:`Machine` with its :class:`Gpu` list
@@ -33,7 +34,7 @@ else ``/``; end-to-end tests point it at a fake tree), the environment (``PATH``
 from __future__ import annotations
 
 import os
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+from typing import Any, Callable, Mapping, Optional, Tuple
 
 from ..overrides import Overrides, read_overrides
 from . import amd, intel, jetson, nvidia
@@ -43,14 +44,17 @@ from .intel import intel_platform
 from .machine import Gpu, Jetson, Machine, interpreter_arch, interpreter_system
 
 __all__ = ["Gpu", "Jetson", "Machine", "detect", "decode_gfx_target_version", "intel_platform", "interpreter_arch",
-           "interpreter_system", "TOOL_TIMEOUT"]
+           "interpreter_system", "question", "TOOL_TIMEOUT"]
 
-#: Environment variables the probes read; with the host's system, architecture, root and timeout
-#: and the overrides they key the cache, so a process asking about the same machine twice probes
-#: it once.
-_ENV_KEYS = ("PATH", "ROCM_PATH", "ProgramW6432", "ProgramFiles", "SystemRoot")
+#: Environment variables the probes and the defaults read: with the overrides and the cache
+#: directory they make one question (:func:`question`), which a pip process asks once.
+_ENV_KEYS = ("PATH", "ROCM_PATH", "ProgramW6432", "ProgramFiles", "SystemRoot", "LTT_SYSROOT",
+             "_PYTHON_HOST_PLATFORM")
 
-_CACHE: Dict[Tuple[object, ...], Machine] = {}
+
+def question(environ: Mapping[str, str]) -> Tuple[Optional[str], ...]:
+    """What of ``environ`` the probes read: the same question gets the same machine."""
+    return tuple(environ.get(k) for k in _ENV_KEYS)
 
 
 def _guarded(machine: Machine, vendor: str, probe: Callable[..., None], *args: Any) -> None:
@@ -78,11 +82,11 @@ def _probe(host: Host, overrides: Overrides) -> Machine:
     return machine
 
 
-def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optional[str] = None,
+def detect(*, system: Optional[str] = None, root: Optional[str] = None,
            timeout: Optional[float] = None, environ: Optional[Mapping[str, str]] = None,
            arch: Optional[str] = None, overrides: Optional[Overrides] = None,
            cache_dir: Optional[str] = None) -> Machine:
-    """Probe a machine once per process (``refresh`` forces a new probe).
+    """Probe a machine.
 
     ``system`` is the operating system to detect for (``platform.system()`` names; default this
     interpreter's, :func:`interpreter_system`: the OS of the wheels pip installs, in a normal run
@@ -92,7 +96,7 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     (default ``$LTT_SYSROOT``, else ``/``), ``timeout`` the seconds each external tool may take
     (default :data:`TOOL_TIMEOUT`), ``environ`` the environment (``PATH``, ``ROCM_PATH``; default
     ``os.environ``) and ``overrides`` the facts stated instead of probed (``Config.overrides``;
-    default: read from ``environ``). Each combination is probed once per process.
+    default: read from ``environ``).
 
     ``cache_dir`` (pip passes its cache directory; None: off) lets the NVIDIA probe remember
     NVML's answer between processes while the kernel module's own account of the driver and of
@@ -108,8 +112,4 @@ def detect(refresh: bool = False, *, system: Optional[str] = None, root: Optiona
     host = Host(system=system or interpreter_system(env), root=root or env.get("LTT_SYSROOT", "") or "/", environ=env,
                 timeout=TOOL_TIMEOUT if timeout is None else timeout, arch=arch or interpreter_arch(env),
                 cache_dir=cache_dir)
-    key = (host.system, host.arch, host.root, host.timeout, overrides, cache_dir,
-           tuple(env.get(k) for k in _ENV_KEYS))
-    if refresh or key not in _CACHE:
-        _CACHE[key] = _probe(host, overrides)
-    return _CACHE[key]
+    return _probe(host, overrides)
