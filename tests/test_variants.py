@@ -194,9 +194,6 @@ def test_the_decision_judges_with_the_facts_it_is_given_and_stays_as_it_was():
     assert decision.rejects("torch", build, b("cu130"), taught) is None
     assert decision.rejects("torchvision", Version("0.35.0+cu130"), b("cu130"), taught) is None  # follows torch
     assert decision.rejects("torch", build, b("cu130")) is not None and decision.learned(Version("2.20")) is None
-    learned = decide(Config(), machine, Request(requested=frozenset({"torch"})), Environment(),
-                     learned={Version("2.20"): taught})
-    assert learned.learned(Version("2.20")) is not None and learned.rejects("torch", build, b("cu130")) is None
 
 
 # --------------------------------------------------------------------------- reading (a stand-in for pip's session)
