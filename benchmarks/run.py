@@ -417,24 +417,29 @@ class PipRun:
 
 
 def pip_run(s: Setup, index: replica.IndexServer, venv: harness.Venv, program: Sequence[str],
-            env: Dict[str, str], extra: Sequence[str] = ()) -> PipRun:
+            env: Dict[str, str], extra: Sequence[str] = (), cache: bool = True) -> PipRun:
     """``<program> install --dry-run --report R torch torchvision <extra>``, with the request logs.
 
     pip's cache directory is on, as it is by default (``<venv home>/pip-cache``), with its HTTP
     cache emptied before every run, so every page is fetched (and counted) every time; what
     ltt-hook remembers there (NVML's answer, while ``/proc/driver/nvidia`` is unchanged) stays,
-    as it does for a user's second and later pip runs on a machine."""
+    as it does for a user's second and later pip runs on a machine. ``cache=False``: pip's cache
+    directory is off (``PIP_NO_CACHE_DIR=1``, as ``--no-cache-dir``, CI images and Docker builds),
+    so nothing is remembered at all."""
     report = venv.home / "report.json"
     if report.exists():
         report.unlink()
-    cache = venv.home / "pip-cache"
-    if cache.is_dir():
-        for entry in cache.iterdir():
+    cache_dir = venv.home / "pip-cache"
+    if cache_dir.is_dir():
+        for entry in cache_dir.iterdir():
             if entry.name != "ltt-hook":
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     full_env = venv.env(env)
     full_env.pop("PIP_NO_CACHE_DIR", None)
-    full_env["PIP_CACHE_DIR"] = str(cache)
+    full_env["PIP_CACHE_DIR"] = str(cache_dir)
+    if not cache:
+        full_env.pop("PIP_CACHE_DIR")
+        full_env["PIP_NO_CACHE_DIR"] = "1"
     for server in (index, s.pypi):
         server.clear()
     argv = [*program, "install", "--dry-run", "--quiet", "--report", str(report), "torch", "torchvision", *extra]
@@ -462,7 +467,7 @@ def summarize(runs: List[PipRun]) -> dict:
 
 
 def tools_for(s: Setup, index: replica.IndexServer, machine: Machine, backend: str,
-              with_ltt: bool) -> List[Tuple[str, str, Callable[[], PipRun]]]:
+              with_ltt: bool, cache: bool = True) -> List[Tuple[str, str, Callable[[], PipRun]]]:
     """(key, label, runner) for every tool compared on this machine and index."""
     hook_env = {**machine_env(s, s.hook, machine), "LTT_INDEX_URL": f"{index.url}/whl"}
     fixed_env = {**hook_env, "LTT_PYTORCH_COMPUTATION_BACKEND": backend}
@@ -470,11 +475,11 @@ def tools_for(s: Setup, index: replica.IndexServer, machine: Machine, backend: s
     by_hand = ["--index-url", f"{index.url}/whl/{backend}", "--extra-index-url", f"{s.pypi.url}/simple"]
     hook_pip = [str(s.hook.python), "-m", "pip"]
     tools = [
-        ("hook", "ltt-hook: `pip install`", lambda: pip_run(s, index, s.hook, hook_pip, hook_env)),
+        ("hook", "ltt-hook: `pip install`", lambda: pip_run(s, index, s.hook, hook_pip, hook_env, cache=cache)),
         ("hand", f"plain pip, `--index-url …/whl/{backend} --extra-index-url …` by hand",
-         lambda: pip_run(s, index, s.plain, [str(s.plain.python), "-m", "pip"], plain_env, by_hand)),
+         lambda: pip_run(s, index, s.plain, [str(s.plain.python), "-m", "pip"], plain_env, by_hand, cache=cache)),
         ("fixed", f"ltt-hook, backend configured (`LTT_PYTORCH_COMPUTATION_BACKEND={backend}`)",
-         lambda: pip_run(s, index, s.hook, hook_pip, fixed_env)),
+         lambda: pip_run(s, index, s.hook, hook_pip, fixed_env, cache=cache)),
     ]
     if with_ltt and s.ltt is not None:
         ltt_env = {**machine_env(s, s.ltt, machine), "BENCH_REPLICA_URL": f"{index.url}/whl"}
@@ -513,6 +518,38 @@ def working_cost(s: Setup, reps: int) -> List[dict]:
         log(f"working: {machine.name} machine, {reps} interleaved runs per tool")
         out.append(compare(s, s.index, machine, reps, with_ltt=True))
     return out
+
+
+# ----------------------------------------------------------------------------------- 2c. cold
+def cold_cost(s: Setup, reps: int) -> List[dict]:
+    """The hook against the hand-written command on the GPU machine (the CPU machine if there is
+    none) with pip's cache directory off: nothing remembered between runs (NVML is asked every
+    time), as in CI images and Docker builds. Paired runs; and where the hook's time goes: the
+    self time of its modules' imports (``-X importtime``, one more run)."""
+    machine = s.machines[-1]
+    log(f"cold: {machine.name} machine, pip's cache directory off, {reps} interleaved pairs")
+    backend = chosen_backend(s, s.index, machine)
+    tools = [t for t in tools_for(s, s.index, machine, backend, with_ltt=False, cache=False)
+             if t[0] in ("hook", "hand")]
+    for _, _, run in tools:  # warm-up: byte-code and page caches
+        run()
+    results = interleaved(reps, [run for _, _, run in tools])
+    out = {key: dict(summarize(runs), label=label) for (key, label, _), runs in zip(tools, results)}
+    paired = [a / b for a, b in zip(out["hook"]["all_seconds"], out["hand"]["all_seconds"])]
+    cpu = [a.cpu / b.cpu for a, b in zip(*results)]  # type: ignore[attr-defined]
+    hook_env = {**machine_env(s, s.hook, machine), "LTT_INDEX_URL": f"{s.index.url}/whl",
+                "PYTHONPROFILEIMPORTTIME": "1"}
+    timed = pip_run(s, s.index, s.hook, [str(s.hook.python), "-m", "pip"], hook_env, cache=False)
+    imports: Dict[str, float] = {}
+    for line in timed.output.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[0].startswith("import time:") and parts[0][12:].strip().isdigit():
+            name = parts[2]
+            top = name.split(".")[0]
+            if top in ("ltt_hook", "pynvml"):
+                imports[name] = int(parts[0][12:]) / 1e3
+    return [{"machine": machine.name, "backend": backend, "tools": out, "paired": quartiles(paired),
+             "paired_cpu": quartiles(cpu), "imports_ms": imports}]
 
 
 # ----------------------------------------------------------------------------------- 2b. latency
@@ -606,8 +643,37 @@ def cell(r: dict) -> str:
     return f"{fmt_ms(r['seconds'])}, {r['requests']:.0f} req., {fmt_bytes(r['bytes'])}"
 
 
+def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
+    for c in cold:
+        t = c["tools"]
+        add(f"**2c. Cold cost.** The same dry run on the {c['machine']} machine with pip's cache directory off "
+            "(`PIP_NO_CACHE_DIR=1`, as `--no-cache-dir`, CI images and Docker builds): nothing is remembered "
+            f"between runs, so NVML is asked every time; {t['hook']['n']} interleaved pairs, medians; the "
+            "run-by-run column is the median (and middle half) of the ratio of each pair.")
+        add("")
+        add("| Tool | Result | Time | CPU time | Requests (index + PyPI) | run by run, vs by hand: time; CPU time |")
+        add("|---|---|---|---|---|---|")
+        for key in ("hook", "hand"):
+            r = t[key]
+            result = versions(r["chosen"]) if r["ok"] else f"failed: {r['error']}"
+            ratio = "1.00×" if key == "hand" else (
+                f"{c['paired'][1]:.3f}× ({c['paired'][0]:.2f}–{c['paired'][2]:.2f}×); "
+                f"{c['paired_cpu'][1]:.3f}× ({c['paired_cpu'][0]:.2f}–{c['paired_cpu'][2]:.2f}×)")
+            add(f"| {r['label']} | {result} | {fmt_ms(r['seconds'])} | {fmt_ms(r['cpu'])} | "
+                f"{r['requests']:.0f} ({r['index_requests']:.0f} + {r['pypi_requests']:.0f}) | {ratio} |")
+        add("")
+        imports = c["imports_ms"]
+        ours = sum(v for k, v in imports.items() if k.startswith("ltt_hook"))
+        nvml = sum(v for k, v in imports.items() if k.startswith("pynvml"))
+        top = sorted(((v, k) for k, v in imports.items() if k.startswith("ltt_hook")), reverse=True)[:5]
+        add(f"- Where the hook's time goes, one run with `-X importtime`: importing ltt-hook's modules {ours:.1f} ms "
+            f"(the largest: {', '.join(f'`{k}` {v:.1f} ms' for v, k in top)}), importing pynvml {nvml:.1f} ms; "
+            "NVML itself: section 3.")
+        add("")
+
+
 def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dict], detect: List[dict],
-           scale: List[dict], command: str, elapsed: float) -> str:
+           scale: List[dict], command: str, elapsed: float, cold: Sequence[dict] = ()) -> str:
     L: List[str] = []
     add = L.append
     add(f"Ran `{command}` in {elapsed / 60:.1f} min on {info['nproc']} CPUs ({info['cpu']}), {info['os']}, "
@@ -689,6 +755,7 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dic
                 f"{r['pypi_requests']:.0f}) | {before} | {fmt_ms(r['seconds'])}, "
                 f"{r['seconds'] / lat['tools']['hand']['seconds']:.2f}× |")
         add("")
+    render_cold(list(cold), add)
     if s.gpu_problem:
         add(f"No GPU machine: {s.gpu_problem}")
         add("")
@@ -749,6 +816,12 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dic
                 f"{ratio:.2f}× (run by run: median {mid:.2f}×, middle half {low:.2f}–{high:.2f}×); "
                 f"{t['hook']['requests']:.0f} vs {t['hand']['requests']:.0f} requests | "
                 f"{verdict(ratio <= limit)} |")
+    for c in cold:
+        low, mid, high = c["paired"]
+        n = c["tools"]["hook"]["n"]
+        add(f"| {c['machine']} machine, cache directory off: `pip install` ≤ 1.05× by hand on loopback, median of "
+            f"≥ 25 pairs (issue 21) | {mid:.3f}× over {n} pairs (middle half {low:.2f}–{high:.2f}×) | "
+            f"{verdict(mid <= 1.05 and n >= 25)} |")
     if detect:
         add(f"| detection ≤ 30 ms, NVML path | {detect[0]['detect_ms']:.1f} ms | "
             f"{verdict(detect[0]['detect_ms'] <= 30)} |")
@@ -772,10 +845,12 @@ def main() -> None:
     ap.add_argument("--detect-reps", type=int, help="detection processes per path (default 30, quick 10)")
     ap.add_argument("--scale-reps", type=int, help="pip runs per tool and replica (default 7, quick 2)")
     ap.add_argument("--latency-reps", type=int, help="pip runs per tool with added latency (default 11, quick 3)")
+    ap.add_argument("--cold-reps", type=int, help="pairs with pip's cache directory off (default 25, quick 5)")
     ap.add_argument("--delay-ms", type=float, default=40.0,
                     help="latency added to every request in the latency section (default 40)")
     ap.add_argument("--sizes", default="5,15,40", help="torch releases per scaling replica (default 5,15,40)")
-    ap.add_argument("--only", default="idle,working,latency,detection,scaling", help="comma-separated sections to run")
+    ap.add_argument("--only", default="idle,working,latency,cold,detection,scaling",
+                    help="comma-separated sections to run")
     ap.add_argument("--ref", help="build ltt-hook from this git commit instead of the working tree")
     ap.add_argument("--json", type=Path, help="also write the raw results to this file")
     ap.add_argument("--readme", action="store_true", help="write the result into docs/benchmarks.md")
@@ -787,12 +862,14 @@ def main() -> None:
     detect_reps = args.detect_reps or (10 if quick else 30)
     scale_reps = args.scale_reps or (2 if quick else 7)
     latency_reps = args.latency_reps or (3 if quick else 11)
+    cold_reps = args.cold_reps or (5 if quick else 25)
     only = set(args.only.split(","))
     shown = {"--quick": args.quick, "--idle-reps": args.idle_reps, "--pip-reps": args.pip_reps,
              "--detect-reps": args.detect_reps, "--scale-reps": args.scale_reps,
-             "--latency-reps": args.latency_reps, "--delay-ms": None if args.delay_ms == 40 else f"{args.delay_ms:g}",
+             "--latency-reps": args.latency_reps, "--cold-reps": args.cold_reps,
+             "--delay-ms": None if args.delay_ms == 40 else f"{args.delay_ms:g}",
              "--sizes": None if args.sizes == "5,15,40" else args.sizes,
-             "--only": None if len(only) == 5 else args.only, "--ref": args.ref}
+             "--only": None if len(only) == 6 else args.only, "--ref": args.ref}
     command = "python benchmarks/run.py" + "".join(
         f" {k}" if v is True else f" {k} {v}" for k, v in shown.items() if v)
 
@@ -805,14 +882,15 @@ def main() -> None:
         idle = idle_cost(s, idle_reps) if "idle" in only else {}
         wk = working_cost(s, pip_reps) if "working" in only else []
         lat = latency_cost(s, latency_reps, args.delay_ms) if "latency" in only else []
+        cold = cold_cost(s, cold_reps) if "cold" in only else []
         det = detection_cost(s, detect_reps) if "detection" in only else []
         sizes = [int(x) for x in args.sizes.split(",") if x]
         sc = scaling(s, scale_reps, sizes) if "scaling" in only else []
         info = machine_info(s)
-        text = render(s, info, idle, wk, lat, det, sc, command, time.perf_counter() - started)
+        text = render(s, info, idle, wk, lat, det, sc, command, time.perf_counter() - started, cold)
         print(text)
         if args.json:
-            args.json.write_text(json.dumps({"machine": info, "idle": idle, "working": wk, "latency": lat,
+            args.json.write_text(json.dumps({"machine": info, "idle": idle, "working": wk, "latency": lat, "cold": cold,
                                              "detection": det, "scaling": sc}, indent=1, default=str))
         if args.readme:
             write_readme(text)
