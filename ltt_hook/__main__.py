@@ -42,14 +42,14 @@ def _offered_backends(offer: Optional[Offer], release: str) -> List[str]:
     return [b.name for b in sorted(found, key=lambda b: b.rank, reverse=True)]
 
 
-def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[Offer] = None,
+def report(config: config_mod.Config, machine: detection.Machine, offer: Optional[Offer] = None,
            offer_note: str = "") -> Dict[str, Any]:
     """Everything ``python -m ltt_hook`` shows, as plain data: the decision of a plain
     ``pip install torch`` on this machine (:func:`ltt_hook.exports.the_decision`), from what the
     index offers (``offer``) when it could be read."""
     from .exports import the_decision
 
-    decision = the_decision(cfg, machine, offer=offer)
+    decision = the_decision(config, machine, offer=offer)
     release = decision.expected[0] if decision.expected else newest_release()
     offered = _offered_backends(offer, release)
     newest_offered = max((Version(b.version.public) for b in offer.builds), default=None) if offer else None
@@ -67,7 +67,7 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
             backends.append({"backend": name, "compatible": reason is None, "reason": reason, "why": why,
                              "row": row, "source": source, "offered": name in offered if offer else None})
     chosen = decision.expected[1].name if decision.expected and not decision.why_off else None
-    fixed = cfg.backends
+    fixed = config.backends
     try:
         import pip
 
@@ -83,15 +83,16 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
         "python": "%d.%d.%d" % sys.version_info[:3],
         "machine": machine_info,
         "settings": {
-            "backend": {"value": ",".join(b.name for b in fixed) if fixed else "auto", "from": cfg.origins["backend"]},
-            "channel": {"value": cfg.channel, "from": cfg.origins["channel"]},
-            "index-url": {"value": redact(cfg.index_url), "from": cfg.origins["index-url"]},
-            "disable": {"value": cfg.disable, "from": cfg.origins["disable"]},
-            "strict": {"value": cfg.strict, "from": cfg.origins["strict"]},
+            "backend": {"value": ",".join(b.name for b in fixed) if fixed else "auto",
+                        "from": config.origins["backend"]},
+            "channel": {"value": config.channel, "from": config.origins["channel"]},
+            "index-url": {"value": redact(config.index_url), "from": config.origins["index-url"]},
+            "disable": {"value": config.disable, "from": config.origins["disable"]},
+            "strict": {"value": config.strict, "from": config.origins["strict"]},
             **({"detection-root": {"value": os.environ["LTT_SYSROOT"], "from": "environment variable LTT_SYSROOT"}}
                if os.environ.get("LTT_SYSROOT", "").strip() else {}),
         },
-        "warnings": cfg.warnings,
+        "warnings": config.warnings,
         "off": decision.why_off,
         "newest_release": release,
         "offered_backends": bool(offered),
@@ -99,12 +100,12 @@ def report(cfg: config_mod.Config, machine: detection.Machine, offer: Optional[O
                   "newest_torch": str(newest_offered) if newest_offered else None,
                   "newer_than_tables": newer, "tables_end_at": newest_release()},
         "backends": backends,
-        "consulted_pages": [redact(cfg.page(b)) for b in decision.plan],
+        "consulted_pages": [redact(config.page(b)) for b in decision.plan],
         "notes": list(decision.warnings + decision.notes),
         "choice": {"torch": release, "backend": chosen,
-                   "index": redact(cfg.page(decision.expected[1]))
+                   "index": redact(config.page(decision.expected[1]))
                    if chosen and decision.expected else None},
-        "extensions": extension_report.report(cfg, decision),
+        "extensions": extension_report.report(config, decision),
     }
 
 
@@ -192,30 +193,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         # pip's own option sources too (PIP_CPUONLY, [install] pytorch-computation-backend...),
         # as in a pip run; an override variable that does not parse is a ConfigError too
-        cfg = config_mod.load(options=configured_settings())
-        machine = detection.detect(overrides=cfg.overrides)
+        config = config_mod.load(options=configured_settings())
+        machine = detection.detect(overrides=config.overrides)
     except config_mod.ConfigError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return 1
-    offer, offer_note = (exports.read_offer(cfg) if args.command in (None, "index-url", "pip-conf")
-                         and not cfg.disable else (None, ""))
+    offer, offer_note = (exports.read_offer(config) if args.command in (None, "index-url", "pip-conf")
+                         and not config.disable else (None, ""))
     if args.command in ("index-url", "requirements", "uv", "poetry", "pip-conf"):
         from .exports import HookOff, _on
 
         try:
-            _on(cfg, machine)
+            _on(config, machine)
         except HookOff as exc:
             print(f"ERROR: {exc}; nothing to export.", file=sys.stderr)
             return 1
     if args.command == "index-url":
-        print(redact(exports.index_url(cfg, machine, offer)))
+        print(redact(exports.index_url(config, machine, offer)))
     elif args.command == "pip-conf":
-        print(exports.pip_conf(cfg, machine, offer), end="")
+        print(exports.pip_conf(config, machine, offer), end="")
     elif args.command in ("requirements", "uv", "poetry"):
         write = {"requirements": exports.requirements, "uv": exports.uv_project, "poetry": exports.poetry_project}
         target = exports.Target(tuple(args.platform), args.python_version, args.abi)
         try:
-            text = write[args.command](cfg, args.projects, target)
+            text = write[args.command](config, args.projects, target)
         except exports.ExportError as exc:
             print(f"ERROR: pip could not resolve {' '.join(args.projects)}: {exc}", file=sys.stderr)
             return 1
@@ -225,12 +226,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         else:
             print(text, end="")
     elif args.command == "check":
-        fits, lines = exports.check(cfg, machine)
-        extensions_fit, extension_lines = extension_report.check(cfg)  # extensions built for another torch
+        fits, lines = exports.check(config, machine)
+        extensions_fit, extension_lines = extension_report.check(config)  # extensions built for another torch
         print("\n".join(lines + extension_lines))
         return 0 if fits and extensions_fit else 1
     else:
-        info = report(cfg, machine, offer, offer_note)
+        info = report(config, machine, offer, offer_note)
         print(json.dumps(info, indent=2) if args.json else render(info))
     return 0
 

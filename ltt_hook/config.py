@@ -227,25 +227,34 @@ def load(isolated: bool = False, environ: Optional[Mapping[str, str]] = None,
             values[key] = (value, f"option {OPTIONS[key]}")
     for key, (value, origin) in values.items():
         config.origins[key] = origin
-        if key in ("disable", "strict"):
-            setattr(config, key, _bool(value, origin))
-        elif key == "backend":
-            config.backends = _backends(value, origin)
-        elif key == "channel":
-            channel = value.strip().lower()
-            if channel not in data.CHANNELS:
-                raise ConfigError(f"ltt-hook: {origin} is {value!r}, not a PyTorch channel "
-                                  f"(accepted: {', '.join(data.CHANNELS)})")
-            config.channel = channel
-        elif key == "index-url":
-            config.index_url = _index_url(value, origin)
-        elif key == "extensions":
-            config.extensions = parse_extensions(value, origin)
-        elif key == "extension-mirrors":
-            config.extension_mirrors = parse_mirrors(value, origin)
+        _set(config, key, value, origin)
     _understand_index_url(config)
     config.overrides = read_overrides(env)
     return config
+
+
+def _channel(value: str, origin: str) -> str:
+    channel = value.strip().lower()
+    if channel not in data.CHANNELS:
+        raise ConfigError(f"ltt-hook: {origin} is {value!r}, not a PyTorch channel "
+                          f"(accepted: {', '.join(data.CHANNELS)})")
+    return channel
+
+
+def _set(config: Config, key: str, value: str, origin: str) -> None:
+    """Set ``key`` of ``config`` from ``value`` (read from ``origin``), checked."""
+    if key in ("disable", "strict"):
+        setattr(config, key, _bool(value, origin))
+    elif key == "backend":
+        config.backends = _backends(value, origin)
+    elif key == "channel":
+        config.channel = _channel(value, origin)
+    elif key == "index-url":
+        config.index_url = _index_url(value, origin)
+    elif key == "extensions":
+        config.extensions = parse_extensions(value, origin)
+    elif key == "extension-mirrors":
+        config.extension_mirrors = parse_mirrors(value, origin)
 
 
 def strict_setting(isolated: bool = False) -> bool:

@@ -1,6 +1,6 @@
 """The one decision: which PyTorch builds a pip run may install, and where to look for them.
 
-:func:`decide` is pure: it takes the settings, the machine, the request and what the
+:func:`decide` is pure: it takes the configuration, the machine, the request and what the
 environment holds, and returns a :class:`Decision`. The pip patch, ``python -m ltt_hook``
 (text and ``--json``), ``check`` and every export ask it, so they cannot disagree.
 
@@ -264,7 +264,7 @@ def _installed(environment: Environment) -> Optional[Backend]:
     return environment.torch_backend or backend_from_label(torch.local)
 
 
-def _fixed(settings: Config, request: Request, environment: Environment, machine: Optional[Machine],
+def _fixed(config: Config, request: Request, environment: Environment, machine: Optional[Machine],
            offer: Optional[Offer]) -> Tuple[Optional[Tuple[Backend, ...]], str]:
     """What fixes the backend, in order: an explicit +label pin, the user's PyTorch index URL,
     the configured backend, the installed torch that this run keeps."""
@@ -272,8 +272,8 @@ def _fixed(settings: Config, request: Request, environment: Environment, machine
         return tuple(sorted(request.pins, key=lambda b: b.rank, reverse=True)), "the +label pinned in the requirements"
     if request.index_backends:
         return tuple(sorted(request.index_backends, key=lambda b: b.rank, reverse=True)), "your PyTorch index URL"
-    if settings.backends is not None:
-        return settings.backends, settings.origins["backend"]
+    if config.backends is not None:
+        return config.backends, config.origins["backend"]
     installed, backend = environment.torch, _installed(environment)
     if installed is not None and backend is not None and environment.keeps_installed \
             and "torch" not in request.requested:
@@ -299,7 +299,7 @@ def _preference(pair: Tuple[Version, Backend]) -> Tuple[bool, Version, Tuple[int
     return (pair[1].is_gpu, pair[0], pair[1].rank)
 
 
-def decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment,
+def decide(config: Config, machine: Optional[Machine], request: Request, environment: Environment,
            offer: Optional[Offer] = None, learned: Optional[Mapping[Version, Facts]] = None,
            hold: Optional[Tuple[Version, str]] = None) -> Decision:
     """The decision for one pip run (or one report). ``offer``: what the index's page of the
@@ -313,24 +313,24 @@ def decide(settings: Config, machine: Optional[Machine], request: Request, envir
         cap = SpecifierSet(f"<{release.major}.{release.minor + 1}")
         request = request._replace(specifiers={**request.specifiers,
                                                "torch": (*request.specifiers.get("torch", ()), cap)})
-    decision = _decide(settings, machine, request, environment, offer, learned)
+    decision = _decide(config, machine, request, environment, offer, learned)
     if hold is not None and not decision.why_off:
         return decision.held_at(*hold)
     return decision
 
 
-def _decide(settings: Config, machine: Optional[Machine], request: Request, environment: Environment,
+def _decide(config: Config, machine: Optional[Machine], request: Request, environment: Environment,
             offer: Optional[Offer], learned: Optional[Mapping[Version, Facts]]) -> Decision:
-    channel = settings.channel
-    if settings.disable:
-        return Decision(channel, why_off=f"{settings.origins['disable']} turns ltt-hook off")
-    fixed, fixed_by = _fixed(settings, request, environment, machine, offer)
+    channel = config.channel
+    if config.disable:
+        return Decision(channel, why_off=f"{config.origins['disable']} turns ltt-hook off")
+    fixed, fixed_by = _fixed(config, request, environment, machine, offer)
     if fixed is not None:
         notes: List[str] = []
         # On a Jetson whose index is not PyTorch's own (NVIDIA's Jetson index, as its note advises),
         # the builds are NVIDIA's: PyTorch's tables say nothing about them.
-        foreign = machine is not None and machine.jetson is not None and settings.index_url != data.DEFAULT_INDEX_URL
-        asked = fixed_by == settings.origins.get("backend")
+        foreign = machine is not None and machine.jetson is not None and config.index_url != data.DEFAULT_INDEX_URL
+        asked = fixed_by == config.origins.get("backend")
         if machine is not None and not foreign and not request.cross_target and asked:
             reasons = [f"{b.name} ({why})" for b in fixed if (why := incompatibility(b, None, machine))]
             if reasons and len(reasons) == len(fixed):

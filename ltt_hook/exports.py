@@ -27,17 +27,17 @@ if TYPE_CHECKING:
 PYTORCH = data.BACKEND_BUILT | data.TRITON_BUILDS
 
 
-def the_decision(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None,
+def the_decision(config: config_mod.Config, machine: Machine, release: Optional[Version] = None,
                  offer: Optional[Offer] = None) -> Decision:
     """What ``pip install torch`` (``torch==release.*`` when given) would decide now, from what
     the index offers (``offer``, :func:`read_offer`) where it was read."""
     specifiers = {"torch": (SpecifierSet(f"=={release.major}.{release.minor}.*"),)} if release else {}
     request = Request(requested=frozenset({"torch"}), specifiers=specifiers, python=sys.version_info[:2],
                       free_threaded=bool(sysconfig.get_config_var("Py_GIL_DISABLED")))
-    return decide(cfg, machine, request, Environment(), offer)
+    return decide(config, machine, request, Environment(), offer)
 
 
-def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional[Offer], str]:
+def read_offer(config: config_mod.Config, project: str = "torch") -> Tuple[Optional[Offer], str]:
     """What the configured index offers of ``project`` for this interpreter (its channel page,
     one request through pip's session), and a word on how it went: (None, why) when it could
     not be read."""
@@ -47,7 +47,7 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
     from . import offer as offer_mod
     from .pages import Unavailable, fetch, index_page_problem, network_cause
 
-    url = cfg.project_page(project)
+    url = config.project_page(project)
     if url is None:
         return None, "a repository per backend (the index URL is a template) has no page of every build"
     try:
@@ -64,9 +64,9 @@ def read_offer(cfg: config_mod.Config, project: str = "torch") -> Tuple[Optional
     return found, f"read from {redact(url)}"
 
 
-def best_backend(cfg: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Backend:
+def best_backend(config: config_mod.Config, machine: Machine, release: Optional[Version] = None) -> Backend:
     """The backend ``pip install torch`` would use now (for ``release``, default the newest)."""
-    expected = the_decision(cfg, machine, release).expected
+    expected = the_decision(config, machine, release).expected
     return expected[1] if expected else parse_backend("cpu")
 
 
@@ -74,21 +74,21 @@ class HookOff(RuntimeError):
     """ltt-hook is switched off: pip is plain pip, and exports would not describe it."""
 
 
-def _on(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> Decision:
-    decision = the_decision(cfg, machine, offer=offer)
+def _on(config: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> Decision:
+    decision = the_decision(config, machine, offer=offer)
     if decision.why_off:
         raise HookOff(f"ltt-hook is off ({decision.why_off}): a plain `pip install torch` takes torch from "
                       "your own indexes (on PyPI, its default CUDA build)")
     return decision
 
 
-def index_url(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
-    expected = _on(cfg, machine, offer).expected
-    return cfg.page(expected[1] if expected else parse_backend("cpu"))
+def index_url(config: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
+    expected = _on(config, machine, offer).expected
+    return config.page(expected[1] if expected else parse_backend("cpu"))
 
 
-def pip_conf(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
-    expected = _on(cfg, machine, offer).expected
+def pip_conf(config: config_mod.Config, machine: Machine, offer: Optional[Offer] = None) -> str:
+    expected = _on(config, machine, offer).expected
     backend = expected[1].name if expected else "cpu"
     gpus = ", ".join(g.name for g in machine.gpus) or "no GPU"
     driver = f", NVIDIA driver {machine.nvidia_driver}" if machine.nvidia_driver else ""
@@ -96,8 +96,8 @@ def pip_conf(cfg: config_mod.Config, machine: Machine, offer: Optional[Offer] = 
             "# Put them in a shared pip.conf to give a fleet of such machines the same build.\n"
             "[ltt]\n"
             f"backend = {backend}\n"
-            f"channel = {cfg.channel}\n"
-            f"index-url = {redact(cfg.index_url)}\n")
+            f"channel = {config.channel}\n"
+            f"index-url = {redact(config.index_url)}\n")
 
 
 def _user_index() -> str:
@@ -163,7 +163,7 @@ def _pins(installs: Sequence[Dict[str, Any]]) -> Tuple[Dict[str, str], Backend]:
     return pinned, max(labels, key=lambda b: b.rank) if labels else parse_backend("cpu")
 
 
-def requirements(cfg: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
+def requirements(config: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
     """A requirements file pinned to this machine's builds, resolved by pip with the hook.
 
     The user's index comes first as ``--index-url`` and the PyTorch page as
@@ -174,12 +174,12 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str], target: Option
     pinned, backend = _pins(installs)
     lines = ["# Pinned to this machine's PyTorch build by `python -m ltt_hook requirements`.",
              f"--index-url {_user_index()}",
-             f"--extra-index-url {redact(cfg.page(backend))}"]
-    if cfg.channel != "stable":
+             f"--extra-index-url {redact(config.page(backend))}"]
+    if config.channel != "stable":
         lines.append("--pre")
     from .extension_report import export  # the extension pages for this torch, and their pins
 
-    find_links, extension_pins = export(cfg, installs, pinned.get(canonicalize_name("torch")))
+    find_links, extension_pins = export(config, installs, pinned.get(canonicalize_name("torch")))
     lines += find_links
     pinned.update({str(k): v for k, v in extension_pins.items()})
     lines += [f"{name}=={version}" for name, version in sorted(pinned.items())]
@@ -187,13 +187,13 @@ def requirements(cfg: config_mod.Config, projects: Sequence[str], target: Option
     return "\n".join(lines) + "\n"
 
 
-def uv_project(cfg: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
+def uv_project(config: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
     """``pyproject.toml`` tables for uv: the PyTorch page as an explicit index (used only by the
     projects that name it), and a source per PyTorch project pointing there."""
     pinned, backend = _pins(resolve(projects, target))
     name = f"pytorch-{backend.name}"
     lines = ["# uv: PyTorch projects from this machine's PyTorch build (`python -m ltt_hook uv`).",
-             "[[tool.uv.index]]", f'name = "{name}"', f'url = "{redact(cfg.page(backend))}"',
+             "[[tool.uv.index]]", f'name = "{name}"', f'url = "{redact(config.page(backend))}"',
              "explicit = true", "", "[tool.uv.sources]"]
     lines += [f'{project} = {{ index = "{name}" }}' for project in sorted(pinned)]
     lines += ["", "# and in [project] dependencies:"]
@@ -201,20 +201,20 @@ def uv_project(cfg: config_mod.Config, projects: Sequence[str], target: Optional
     return "\n".join(lines) + "\n"
 
 
-def poetry_project(cfg: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
+def poetry_project(config: config_mod.Config, projects: Sequence[str], target: Optional[Target] = None) -> str:
     """``pyproject.toml`` tables for Poetry: the PyTorch page as an explicit source, and each
     PyTorch project pinned to this machine's build from it."""
     pinned, backend = _pins(resolve(projects, target))
     name = f"pytorch-{backend.name}"
     lines = ["# Poetry: PyTorch projects from this machine's PyTorch build (`python -m ltt_hook poetry`).",
-             "[[tool.poetry.source]]", f'name = "{name}"', f'url = "{redact(cfg.page(backend))}"',
+             "[[tool.poetry.source]]", f'name = "{name}"', f'url = "{redact(config.page(backend))}"',
              'priority = "explicit"', "", "[tool.poetry.dependencies]"]
     lines += [f'{project} = {{ version = "{version}", source = "{name}" }}'
               for project, version in sorted(pinned.items())]
     return "\n".join(lines) + "\n"
 
 
-def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
+def check(config: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
     """Whether the installed PyTorch packages fit this machine; lines to print. The installed
     torch says what it is from its own files (:mod:`ltt_hook.installed`), and one rule judges
     it (:func:`ltt_hook.decision.installed_misfit`), as pip's line about a kept torch does."""
@@ -229,11 +229,11 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
             installed[name] = Version(importlib.metadata.version(name))
         except Exception:
             continue
-    off = the_decision(cfg, machine).why_off
+    off = the_decision(config, machine).why_off
     torch = build.version
     release = release_of("torch", torch)
     label = build.backend or parse_backend("cpu")
-    best = best_backend(cfg, machine, release)
+    best = best_backend(config, machine, release)
     lines = [f"torch {torch} is installed (built for {label.name}; {build.evidence}); this machine's best build "
              f"of torch {torch.public} is +{best.name}."]
     why = installed_misfit(label, release, machine) if release is not None else None
@@ -244,7 +244,7 @@ def check(cfg: config_mod.Config, machine: Machine) -> Tuple[bool, List[str]]:
     if not fits and off:
         lines.append(f"ltt-hook is off ({off}), so pip would not apply it; fix: " + " ".join(
             [f"{os.path.basename(sys.executable)} -m pip install --force-reinstall --index-url",
-             redact(cfg.page(best)), f"torch=={torch.public}", *others]))
+             redact(config.page(best)), f"torch=={torch.public}", *others]))
     elif not fits:
         lines.append("Fix: " + " ".join([f"{os.path.basename(sys.executable)} -m pip install --force-reinstall",
                                          f"torch=={torch.public}", *others]))

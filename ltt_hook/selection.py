@@ -329,9 +329,12 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
         return _rocm_incompatibility(backend, release, machine, facts)
     if backend.family == "xpu":
         return _xpu_incompatibility(machine)
-    jetson = _jetson_reason(machine)
-    if jetson is not None:
-        return jetson
+    return _jetson_reason(machine) or _driver_reason(backend, machine) or _cuda_arch_reason(backend, release,
+                                                                                            machine, facts)
+
+
+def _driver_reason(backend: Backend, machine: Machine) -> Optional[str]:
+    """Why the NVIDIA driver of ``machine`` cannot run ``backend`` builds; None when it can."""
     if machine.nvidia_driver is None:
         return "no NVIDIA driver found"
     minimum = driver_minimum(backend, machine.system)
@@ -343,6 +346,13 @@ def incompatibility(backend: Backend, release: Optional[Version], machine: Machi
         return f"NVIDIA driver version {machine.nvidia_driver!r} does not parse"
     if driver < Version(minimum):
         return f"needs NVIDIA driver >= {minimum} (this machine has {machine.nvidia_driver})"
+    return None
+
+
+def _cuda_arch_reason(backend: Backend, release: Optional[Version], machine: Machine,
+                      facts: Optional[Facts]) -> Optional[str]:
+    """Why ``backend`` builds of ``release`` lack a GPU architecture of ``machine``; None when
+    every NVIDIA GPU is covered."""
     gpus = machine.nvidia_gpus
     if not gpus:
         return "no NVIDIA GPU found"

@@ -65,7 +65,7 @@ def _guarded(machine: Machine, vendor: str, probe: Callable[..., None], *args: A
         machine.notes.append(f"{vendor} detection failed ({type(exc).__name__}: {exc})")
 
 
-def _probe(host: Host, overrides: Overrides) -> Machine:
+def _probe_all(host: Host, overrides: Overrides) -> Machine:
     machine = Machine(system=host.system, overrides=dict(overrides.given), arch=host.arch)
     if machine.system == "Darwin":
         machine.notes.append("macOS: PyTorch ships CPU/MPS builds only")
@@ -112,4 +112,4 @@ def detect(*, system: Optional[str] = None, root: Optional[str] = None,
     host = Host(system=system or interpreter_system(env), root=root or env.get("LTT_SYSROOT", "") or "/", environ=env,
                 timeout=TOOL_TIMEOUT if timeout is None else timeout, arch=arch or interpreter_arch(env),
                 cache_dir=cache_dir)
-    return _probe(host, overrides)
+    return _probe_all(host, overrides)
