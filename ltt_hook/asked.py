@@ -3,8 +3,8 @@ from pip's requirements (requirement files, the command line and constraints).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from types import MappingProxyType
+from typing import Any, Callable, Dict, FrozenSet, List, Mapping, NamedTuple, Optional, Tuple
 
 from . import data
 from ._packaging import InvalidVersion, Version, canonicalize_name
@@ -14,8 +14,7 @@ from .selection import release_of
 __all__ = ["Asked", "read_requirements", "pin_conflict"]
 
 
-@dataclass(frozen=True)
-class Asked:
+class Asked(NamedTuple):
     """The PyTorch part of pip's requirements."""
 
     #: PyTorch projects named as requirements (not constraints).
@@ -25,7 +24,7 @@ class Asked:
     #: Backends of explicit ``+label`` pins.
     pins: FrozenSet[Backend] = frozenset()
     #: project -> pip's specifiers of it (requirements and constraints).
-    specifiers: Dict[str, Tuple[Any, ...]] = field(default_factory=dict)
+    specifiers: Mapping[str, Tuple[Any, ...]] = MappingProxyType({})
     #: Extension projects named as requirements (their publishers' pages: ltt_hook.extensions).
     extensions: FrozenSet[str] = frozenset()
     #: Why explicit pins contradict each other, if they do.
@@ -61,7 +60,8 @@ def read_requirements(reqs: List[Any], is_extension: Callable[[str], bool]) -> A
                 if backend is not None:
                     pins.add(backend)
     return Asked(frozenset(requested), frozenset(hashed), frozenset(pins),
-                 {k: tuple(v) for k, v in specifiers.items()}, frozenset(extensions), pin_conflict(exact))
+                 MappingProxyType({k: tuple(v) for k, v in specifiers.items()}), frozenset(extensions),
+                 pin_conflict(exact))
 
 
 def pin_conflict(exact: Dict[str, str]) -> Optional[str]:

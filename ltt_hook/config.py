@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
 from . import TRUTHY, data
 from .backends import ACCEPTED, Backend, InvalidBackend, backend_from_url, parse_backend, suggest_backend
 from .errors import ConfigError
-from .extension_sources import Source, parse_extensions, parse_mirrors
 from .overrides import Overrides, read_overrides
 from .urls import redact, usable_url
+
+if TYPE_CHECKING:
+    from .extension_sources import Source
 
 __all__ = ["Config", "ConfigError", "load", "strict_setting"]
 
@@ -252,8 +254,12 @@ def _set(config: Config, key: str, value: str, origin: str) -> None:
     elif key == "index-url":
         config.index_url = _index_url(value, origin)
     elif key == "extensions":
+        from .extension_sources import parse_extensions  # only where extensions are configured
+
         config.extensions = parse_extensions(value, origin)
     elif key == "extension-mirrors":
+        from .extension_sources import parse_mirrors
+
         config.extension_mirrors = parse_mirrors(value, origin)
 
 

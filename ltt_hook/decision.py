@@ -22,7 +22,15 @@ from ._packaging import SpecifierSet, Version
 from .backends import Backend, backend_from_label, parse_backend
 from .config import Config
 from .detection import Machine
-from .selection import incompatibility, jetson_note, known_backends, platform_of, published, release_of
+from .selection import (
+    companion_versions,
+    incompatibility,
+    jetson_note,
+    known_backends,
+    platform_of,
+    published,
+    release_of,
+)
 
 if TYPE_CHECKING:
     from .offer import Offer
@@ -209,25 +217,12 @@ def python_fits(release: str, python: Optional[Tuple[int, int]], free_threaded: 
     return low <= python <= high
 
 
-def _companion_versions(project: str, release: Version) -> List[str]:
-    """Versions a companion released with torch ``release`` can have (patch 0-9)."""
-    if project == "torch":
-        base = f"{release.major}.{release.minor}"
-    elif project == "torchvision":
-        base = f"0.{release.minor + 15}" if release.major == 2 else f"0.{release.minor + 1}"
-    elif project == "torchaudio":
-        base = f"{release.major}.{release.minor}" if release.major == 2 else f"0.{release.minor}"
-    else:
-        return []
-    return [f"{base}.{patch}" for patch in range(10)]
-
-
 def admits_release(release: str, specifiers: Mapping[str, Sequence[SpecifierSet]]) -> bool:
     """Whether torch ``release`` may satisfy the specifiers on torch and its versioned
     companions (``torchvision==0.20.1`` admits only torch 2.5)."""
     rel = Version(release)
     for project, specs in specifiers.items():
-        versions = _companion_versions(project, rel)
+        versions = companion_versions(project, rel)
         if not versions:
             continue
         if not all(any(spec.contains(v, prereleases=True) for v in versions) for spec in specs):

@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 import sysconfig
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -22,8 +21,6 @@ from .asked import Asked, read_requirements
 from .backends import Backend, backend_from_label, backend_from_url
 from .config import Config
 from .decision import Decision, Environment, Request, decide
-from .extension_sources import Source, source_for, user_gave_page
-from .extension_wheels import Wheels
 from .indexes import is_pytorch_index, named_mirror, pytorch_indexes
 from .pages import VERBOSE, Unavailable, fetch, index_page_problem, network_cause
 from .selection import pypi_backend, release_of, tables_know
@@ -32,6 +29,8 @@ from .urls import redact
 if TYPE_CHECKING:
     from .adapters import FallbackSource
     from .detection import Machine
+    from .extension_sources import Source
+    from .extension_wheels import Wheels
     from .offer import Offer
     from .process import PipProcess
     from .variants import Facts
@@ -43,20 +42,22 @@ logger = logging.getLogger("ltt_hook")
 _FOLLOWS_TORCH = ("torch", "torchvision", "torchaudio")
 
 
-@dataclass
 class Lookup:
     """What one run learned of one project it handles."""
 
-    #: The index pages (``…/cu126/torch/``) this project is looked up on.
-    pages: List[str] = field(default_factory=list)
-    #: Its backend pages as one lazily read pip source.
-    chain: Optional[FallbackSource] = None
-    #: The candidate list pip found (and caches) for it; later pages extend it in place.
-    found: Optional[List[Any]] = None
-    #: (version, backend) of the build pip found best for it.
-    picked: Optional[Tuple[Version, Optional[Backend]]] = None
-    #: An extension project: its publisher's page for the torch it must fit, the source and that torch.
-    extension_page: Optional[Tuple[str, Source, Any]] = None
+    __slots__ = ("pages", "chain", "found", "picked", "extension_page")
+
+    def __init__(self) -> None:
+        #: The index pages (``…/cu126/torch/``) this project is looked up on.
+        self.pages: List[str] = []
+        #: Its backend pages as one lazily read pip source.
+        self.chain: Optional[FallbackSource] = None
+        #: The candidate list pip found (and caches) for it; later pages extend it in place.
+        self.found: Optional[List[Any]] = None
+        #: (version, backend) of the build pip found best for it.
+        self.picked: Optional[Tuple[Version, Optional[Backend]]] = None
+        #: An extension project: its publisher's page for the torch it must fit, the source and that torch.
+        self.extension_page: Optional[Tuple[str, Source, Any]] = None
 
 
 class Line(NamedTuple):
@@ -99,6 +100,9 @@ class Run:
         self._offers: Dict[str, Optional[Offer]] = {}
         self._machine: Optional[Machine] = None
         self._pytorch_looked_up = False
+        #: (project, version, page, file's folder) -> why pip must skip such a build (None: it may
+        #: take it); pip evaluates every file of every page, most share their version and folder.
+        self._skips: Dict[Tuple[str, str, Optional[str], Optional[str]], Optional[str]] = {}
 
     # -- what pip was asked and what it targets
 
@@ -114,6 +118,9 @@ class Run:
         project = canonicalize_name(name)
         if project not in data.EXTENSION_PROJECTS and not self.config.extensions:
             return False
+
+        from .extension_sources import source_for  # only where extensions are asked for
+
         return source_for(self.config, project) is not None
 
     def see_target(self, finder: Any) -> None:
@@ -219,7 +226,10 @@ class Run:
     def wheels(self) -> Optional[Wheels]:
         """What the publishers' pages hold for this run's target, read once per run."""
         if self.extension_wheels is None and self.tags is not None:
+            from .extension_wheels import Wheels
+
             session = self.session
+
             self.extension_wheels = Wheels(lambda url: fetch(session, url, "text/html"), self.tags)
         return self.extension_wheels
 
@@ -229,6 +239,9 @@ class Run:
         for which every extension asked for has a wheel (its pages read, newest first). The
         decision is taken again, capped at that release, with one line naming who held torch
         back; unchanged when the newest release fits, or none does within the page budget."""
+
+        from .extension_sources import source_for, user_gave_page
+
         wheels = self.wheels()
         if not self._torch_free(decision) or not decision.choices or wheels is None:
             return decision
@@ -522,7 +535,18 @@ class Run:
         return serves
 
     def rejects(self, project: str, version_text: str, link: Any) -> Optional[str]:
-        """Why pip must skip a build of ``project`` (its version and link); None when it may take it."""
+        """Why pip must skip a build of ``project`` (its version and link); None when it may take it.
+        Judged once per version, page and folder of the file (what the verdict reads of the link)."""
+        page = getattr(link, "comes_from", None)
+        page_url_ = getattr(page, "url", page)
+        url = getattr(link, "url", None)
+        key = (project, version_text, page_url_ if isinstance(page_url_, str) else None,
+               url.rsplit("/", 1)[0] if isinstance(url, str) else None)
+        if key not in self._skips:
+            self._skips[key] = self._rejects(project, version_text, link)
+        return self._skips[key]
+
+    def _rejects(self, project: str, version_text: str, link: Any) -> Optional[str]:
         decision = self.decide(project)
         try:
             version = Version(version_text)

@@ -16,9 +16,9 @@ from .detection import Gpu, Machine, intel_platform, interpreter_arch, interpret
 if TYPE_CHECKING:  # imported only when an index publishes facts for a release the tables lack
     from .variants import Facts
 
-__all__ = ["release_of", "pypi_backend", "torch_backend", "interpreter_platform", "incompatibility", "compatibility",
-           "known_backends", "sort_key", "platform_of", "published", "rocm_arches", "driver_minimum", "jetson_note",
-           "judged_by", "tables_know"]
+__all__ = ["release_of", "companion_versions", "pypi_backend", "torch_backend", "interpreter_platform",
+           "incompatibility", "compatibility", "known_backends", "sort_key", "platform_of", "published",
+           "rocm_arches", "driver_minimum", "jetson_note", "judged_by", "tables_know"]
 
 Arch = Tuple[int, int, bool]  # (major, minor, ships PTX)
 
@@ -142,6 +142,21 @@ def release_of(project: str, version: Version) -> Optional[Version]:
     if project == "torchaudio":  # 2.m <-> 2.m, 0.m <-> 1.m
         return Version(f"{major}.{minor}") if major >= 2 else Version(f"1.{minor}")
     return None
+
+
+def companion_versions(project: str, release: Version) -> List[str]:
+    """The versions a project released with torch ``release`` can have (patch 0-9): the inverse
+    of :func:`release_of`, the one place that maps companions to torch releases. Empty for a
+    project whose version does not follow torch's."""
+    if project == "torch":
+        base = f"{release.major}.{release.minor}"
+    elif project == "torchvision":
+        base = f"0.{release.minor + 15}" if release.major == 2 else f"0.{release.minor + 1}"
+    elif project == "torchaudio":
+        base = f"{release.major}.{release.minor}" if release.major == 2 else f"0.{release.minor}"
+    else:
+        return []
+    return [f"{base}.{patch}" for patch in range(10)]
 
 
 def _nearest(rows: Sequence[Any], release: Optional[Version]) -> List[Any]:
