@@ -71,16 +71,22 @@ def read_offer(project: str, url: str, body: bytes, tags: AbstractSet[str]) -> O
     """The builds of ``project`` that ``body`` (the union page at ``url``) links, keeping only
     wheels whose tags meet ``tags`` (``cp311-cp311-manylinux_2_28_x86_64``...)."""
     builds = set()
-    # One scan for the wheels of the target's ABIs (``-cp311-``, ``-abi3-``, ``-none-`` before the
-    # platform): a page lists every Python and platform, and most of it is for other targets.
-    abis = tuple({f"-{tag.split('-')[1]}-".encode() for tag in tags if tag.count("-") == 2})
-    for href in _HREF.findall(body):
-        if not any(abi in href for abi in abis):
-            continue
+    for href in _hrefs(tags).findall(body):
         build = _build(project, url, href.decode("utf-8", "replace"), tags)
         if build is not None:
             builds.add(build)
     return Offer(project, url, frozenset(builds))
+
+
+def _hrefs(tags: AbstractSet[str]) -> re.Pattern[bytes]:
+    """The links to wheels of the target's ABIs (``-cp311-``, ``-abi3-``, ``-none-`` before the
+    platform): one scan of the page, in the regular-expression engine; a page lists every Python
+    and platform, and most of it is for other targets."""
+    abis = sorted({tag.split("-")[1] for tag in tags if tag.count("-") == 2})
+    if not abis:
+        return _HREF
+    either = b"|".join(re.escape(abi.encode()) for abi in abis)
+    return re.compile(rb'href="([^"#]*-(?:' + either + rb')-[^"#-]*\.whl)')
 
 
 def releases(offer: Offer) -> Tuple[Version, ...]:
