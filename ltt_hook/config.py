@@ -33,7 +33,7 @@ KEYS = {
     "channel": "LTT_PYTORCH_CHANNEL",
     "index-url": "LTT_INDEX_URL",
     "strict": "LTT_STRICT",
-    "extensions": "LTT_EXTENSIONS",  # extension pages of your own (ltt_hook/extensions.py)
+    "extensions": "LTT_EXTENSIONS",  # extension pages of your own (ltt_hook/extension_sources.py)
     "extension-mirrors": "LTT_EXTENSION_MIRRORS",
 }
 _TRUE, _FALSE = frozenset(TRUTHY), frozenset({"0", "false", "no", "off"})

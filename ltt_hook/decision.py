@@ -301,7 +301,7 @@ def decide(config: Config, machine: Optional[Machine], request: Request, environ
     project looked up first holds (:mod:`ltt_hook.offer`); None when it was not read.
     ``learned``: what the index's variants files say of the offered releases the tables lack
     (:mod:`ltt_hook.variants`). ``hold``: the newest torch release the extensions asked for have
-    wheels for, and the line that says so (:meth:`ltt_hook.run.Run.decision`): no newer release
+    wheels for, and the line that says so (:meth:`ltt_hook.run.Run.decide`): no newer release
     is planned or accepted."""
     if hold is not None:
         release = hold[0]

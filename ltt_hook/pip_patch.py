@@ -72,7 +72,7 @@ PATCHES: Sequence[Patch] = (
     # pip 26.2+: only for the venv-isolation notice.
     Patch(_REQ_COMMAND, "pip._internal.build_env", "SubprocessBuildEnvironmentInstaller", "install",
           ("self", "requirements", "prefix"), w.build_env_install, required=False),
-    # Extensions built for the torch a run replaces (ltt_hook/extensions.py).
+    # Extensions built for the torch a run replaces (ltt_hook/extensions.py, after pip's resolver).
     Patch(_REQ_COMMAND, "pip._internal.resolution.resolvelib.resolver", "Resolver", "resolve",
           ("self", "root_reqs", "check_supported_wheels"), w.resolve, required=False),
 )
