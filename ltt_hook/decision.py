@@ -85,7 +85,7 @@ class Expected(NamedTuple):
 class Fallback(NamedTuple):
     """The line "torch X exists for this machine only as a CPU build; choosing torch R+B" and
     R: the tables' expectation, which pip's one line repeats only when the index agrees (the
-    newest admitted build found is of release R; :meth:`ltt_hook.run.Run.what_happened`)."""
+    newest admitted build found is of release R; :func:`ltt_hook.lines.what_happened`)."""
 
     note: str
     release: str

@@ -33,8 +33,9 @@ from .extension_sources import (
     user_gave_page,
 )
 from .installed import InstalledBuild, read_installed
+from .lines import Line
 from .pages import VERBOSE
-from .run import Line, Run
+from .run import Run
 from .selection import torch_backend
 from .urls import redact
 

@@ -1,9 +1,10 @@
-"""One pip command as ltt-hook sees it: what it asked for, the one decision, and what each
-PyTorch project's lookup found.
+"""One pip command as ltt-hook sees it: what it asked for and targets, the one decision, and the
+verdicts on the builds pip finds.
 
 The patch (:mod:`ltt_hook.wrappers`) keeps one :class:`Run` on pip's ``LinkCollector``. A run
-answers questions and returns problems as values; raising pip's errors and saying lines is the
-wrappers' job. What a run learns per project is one :class:`Lookup`.
+answers questions and returns problems and lines as values; raising pip's errors and saying
+lines is the wrappers' job. What a run learns per project is one
+:class:`~ltt_hook.lookup.Lookup`; what its pages said is read by :mod:`ltt_hook.lookup`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import sys
 import sysconfig
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, NamedTuple, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple
 
 from . import data
 from ._packaging import InvalidVersion, SpecifierSet, Version
@@ -22,54 +23,29 @@ from .backends import Backend, backend_from_label, backend_from_url
 from .config import Config
 from .decision import Decision, Environment, Request, decide
 from .indexes import is_pytorch_index, named_mirror, pytorch_indexes
+from .lines import Line, decision_lines
+from .lookup import Lookup
 from .pages import VERBOSE, Unavailable, fetch, index_page_problem, network_cause
 from .selection import pypi_backend, release_of, tables_know
 from .urls import redact
 
 if TYPE_CHECKING:
-    from .adapters import FallbackSource
     from .detection import Machine
-    from .extension_sources import Source
     from .extension_wheels import Wheels
     from .offer import Offer
     from .process import PipProcess
     from .variants import Facts
 
-__all__ = ["Run", "Lookup", "Line", "compiling"]
+__all__ = ["Run"]
 
 logger = logging.getLogger("ltt_hook")
 #: Projects whose versions follow torch's releases (:func:`ltt_hook.selection.release_of`).
 _FOLLOWS_TORCH = ("torch", "torchvision", "torchaudio")
 
 
-class Lookup:
-    """What one run learned of one project it handles."""
-
-    __slots__ = ("pages", "chain", "found", "picked", "extension_page")
-
-    def __init__(self) -> None:
-        #: The index pages (``…/cu126/torch/``) this project is looked up on.
-        self.pages: List[str] = []
-        #: Its backend pages as one lazily read pip source.
-        self.chain: Optional[FallbackSource] = None
-        #: The candidate list pip found (and caches) for it; later pages extend it in place.
-        self.found: Optional[List[Any]] = None
-        #: (version, backend) of the build pip found best for it.
-        self.picked: Optional[Tuple[Version, Optional[Backend]]] = None
-        #: An extension project: its publisher's page for the torch it must fit, the source and that torch.
-        self.extension_page: Optional[Tuple[str, Source, Any]] = None
-
-
-class Line(NamedTuple):
-    """A line for the user: said once per pip process under ``key`` (None: every time)."""
-
-    key: Optional[str]
-    level: int
-    text: str
-
-
 class Run:
-    """One pip command: what it asked for, the one decision, and its projects' lookups."""
+    """One pip command: what it asked for and targets, the one decision (taken once, from what
+    was captured once), where each PyTorch project is looked up, and the verdict on each build."""
 
     def __init__(self, options: Any, config: Config, process: PipProcess, session: Any = None,
                  index_urls: Sequence[str] = (), error: Optional[str] = None) -> None:
@@ -368,114 +344,9 @@ class Run:
         first, self._pytorch_looked_up = not self._pytorch_looked_up, True
         return first
 
-    def _pages_of(self, project: str) -> List[str]:
-        found = self._lookups.get(project)
-        return found.pages if found is not None else []
-
-    # -- after a lookup: what the pages said
-
-    def page_problem(self, project: str) -> Optional[str]:
-        """After a lookup: why the PyTorch index could not answer for ``project``, if so.
-
-        Any page that could not be read fails the lookup (a missing better build must not
-        go unnoticed); so does a project for which every page is missing. PyTorch packages
-        are never taken from another index instead.
-        """
-        urls = self._pages_of(project)
-        if not urls:
-            return None
-        outcomes = [(url, self._process.pages.get(url)) for url in urls]
-        for url, outcome in outcomes:
-            if outcome is not None and outcome[0] == "failed":
-                if named_mirror(self.config, url):
-                    where = "your index URL, which is named after a PyTorch backend"
-                else:
-                    where = self.config.origins["index-url"]
-                    where = "the default index" if where == "default" else where
-                return (f"could not read {redact(url)}: {outcome[1]} (the PyTorch index comes from {where}; "
-                        "set LTT_INDEX_URL or [ltt] index-url to a mirror you can reach, install from a folder "
-                        "of wheels with --no-index -f DIR, or set LTT_DISABLE=1 to take PyTorch packages from "
-                        "your own indexes)")
-        missing = [(url, outcome) for url, outcome in outcomes if outcome is not None and outcome[0] == "missing"]
-        if len(missing) == len(outcomes):
-            url, (_, detail) = missing[0]
-            return f"the PyTorch index has no page for {project} ({redact(url)} answered {detail})"
-        return None
-
-    def offline_build(self, project: str, found: Sequence[Any]) -> Optional[str]:
-        """When the PyTorch index could not be read: the build of ``found`` (pip's candidates,
-        already judged) that lies on this machine (a --find-links folder or a file:// index) and
-        is this machine's best build of its release, as ``torch 2.14.1+cu126 from DIR``; None
-        when there is none, or when the index did answer."""
-        pages = self._process.pages
-        failed = any((pages.get(url) or ("",))[0] == "failed" for url in self._pages_of(project))
-        decision = self._decision
-        if not failed or decision is None:
-            return None
-        local = [c for c in found if str(getattr(c.link, "url", "")).startswith("file:")]
-        for candidate in sorted(local, key=lambda c: Version(str(c.version)), reverse=True):
-            version = Version(str(candidate.version))
-            backend = self.backend_of(project, version, candidate.link)
-            release = release_of(project, version)
-            if backend is not None and release is not None and decision.best_for(release) == backend:
-                where = str(candidate.link.url).rsplit("/", 1)[0]
-                return f"{project} {version} from {redact(where)}"
-        return None
-
-    def nothing_on_named_mirror(self, project: str, found: Sequence[Any]) -> Optional[str]:
-        """After a lookup on the user's own index named after a backend: why it is not a source of
-        PyTorch builds (no build labelled for a backend there), if so."""
-        urls = [u for u in self._pages_of(project) if named_mirror(self.config, u)]
-        if not urls or found:
-            return None
-        url = urls[0].rstrip("/").rsplit("/", 1)[0]
-        backend = named_mirror(self.config, url)
-        template = url.replace(backend.name, "{backend}") if backend is not None else url
-        return (f"your index {redact(url)} is named after the PyTorch backend {backend} but holds no {project} "
-                f"build labelled for it; PyTorch packages are not taken from other indexes. If it mirrors the "
-                f"PyTorch index, declare it: [ltt] index-url = {redact(template)} (LTT_INDEX_URL); or set "
-                "LTT_DISABLE=1 to leave PyTorch packages to your indexes")
-
-    def page_served(self, project: str) -> Optional[str]:
-        """The page that served ``project``: the backend page that held a build serving the
-        request, else the first of its pages that answered (fixed backends read them all)."""
-        found = self._lookups.get(project)
-        if found is not None and found.chain is not None:
-            return found.chain.served
-        for url in self._pages_of(project):
-            outcome = self._process.pages.get(url)
-            if outcome is not None and outcome[0] == "ok":
-                return url
-        return None
-
-    def what_happened(self, page: str, project: str = "torch", found: Sequence[Any] = ()) -> str:
-        """The one line of a pip run that resolves a PyTorch project: the backend, what chose
-        it (the GPUs and driver, or the setting), and the index page. The tables' "choosing
-        torch R" note is repeated only when ``found`` (pip's candidates from the pages read)
-        agrees: its newest build this run admits is of release R."""
-        decision = self._decision
-        backend = self.config.backend_of(page) or backend_from_url(page)
-        name = backend.name if backend else "this index's builds"
-        index = redact(page.rstrip("/").rsplit("/", 1)[0] if page.rstrip("/").endswith(tuple(data.PYTORCH)) else page)
-        if decision is None:
-            why = ""
-        elif decision.fixed is not None:
-            why = f" ({decision.fixed_by})"
-        elif decision.machine is not None and decision.machine.gpus:
-            gpus = ", ".join(sorted({g.name for g in decision.machine.gpus}))
-            driver = decision.machine.nvidia_driver
-            why = f" for {gpus}" + (f" (NVIDIA driver {driver})" if driver else "")
-        else:
-            why = " (no GPU that PyTorch can use was found)"
-        unconfirmed = self._unconfirmed(project, found)
-        notes = "".join(f"; {note}" for note in decision.notes if note != unconfirmed) if decision is not None else ""
-        if compiling():
-            notes += (f"; pip-compile pins them, so where ltt-hook is not installed add `--extra-index-url "
-                      f"{index}` to requirements.in (or use `python -m ltt_hook requirements`)")
-        return f"ltt-hook: PyTorch packages are {name} builds{why}, from {index}{notes}."
-
-    def _unconfirmed(self, project: str, found: Sequence[Any]) -> Optional[str]:
-        """The decision's fallback note when the pages read do not bear it out, else None."""
+    def unconfirmed(self, project: str, found: Sequence[Any]) -> Optional[str]:
+        """The decision's fallback note when ``found`` (pip's candidates from the pages read) does not
+        bear it out: its newest build this run admits is not of the release the note names; else None."""
         decision = self._decision
         if decision is None or decision.fallback is None:
             return None
@@ -582,32 +453,3 @@ class Run:
         return self._process.variant_files.facts(self.session, self.config.channel_url, release)
 
 
-def compiling() -> bool:
-    """Whether pip-tools' pip-compile is the program (it writes pins for other machines too)."""
-    main = sys.modules.get("__main__")
-    spec = getattr(getattr(main, "__spec__", None), "name", "") or ""
-    script = (sys.argv or [""])[0].replace("\\", "/").rsplit("/", 1)[-1].lower()
-    return spec.startswith("piptools") and "compile" in sys.argv[1:2] or script.startswith("pip-compile")
-
-
-def decision_lines(config: Config, decision: Decision) -> List[Line]:
-    """The decision block at ``-v``, and its warnings at every verbosity (its notes go into the
-    one line that says what happened, :meth:`Run.what_happened`)."""
-    lines = ["ltt-hook decision:"]
-    if decision.why_off:
-        lines.append(f"  off: {decision.why_off}")
-    machine = decision.machine
-    if machine is not None and decision.fixed is None:
-        root = os.environ.get("LTT_SYSROOT", "").strip()
-        if root:
-            lines.append(f"  detection reads /proc, /sys and /etc under {root} (environment variable LTT_SYSROOT)")
-        lines += [f"  detected: {note}" for note in machine.notes]
-        lines += [f"  GPU: {gpu.summary}" for gpu in machine.gpus]
-    if decision.fixed is not None:
-        lines.append(f"  backend fixed by {decision.fixed_by}")
-    if decision.plan:
-        order = "in this order, until one serves the request" if not decision.consults_every_page else "all"
-        names = ", ".join(b.name for b in decision.plan)
-        lines.append(f"  pages ({order}): {names} on {redact(config.page(decision.plan[0]))} and so on")
-    said = [Line(None, VERBOSE, "\n".join(lines))]
-    return said + [Line(warning, logging.WARNING, warning) for warning in decision.warnings]

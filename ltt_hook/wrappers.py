@@ -20,9 +20,11 @@ from ._packaging import canonicalize_name
 from .adapters import FallbackSource, allow_prereleases
 from .errors import ConfigError
 from .indexes import is_pytorch_index, pytorch_indexes
+from .lines import Line, compiling, what_happened
+from .lookup import nothing_on_named_mirror, offline_build, page_problem, page_served
 from .pages import VERBOSE
 from .process import PipProcess
-from .run import Line, Run, compiling
+from .run import Run
 from .safety import PipCall
 from .selection import sort_key
 from .urls import redact
@@ -262,16 +264,18 @@ def find_all_candidates(process: PipProcess, original: PipCall, self: Any, proje
     name = canonicalize_name(project_name)
     _extension_lookup(process, run, name, result)
     _stop_on_page_problem(process, run, name, result)
-    problem = run.nothing_on_named_mirror(name, result) if name in data.BACKEND_BUILT else None
+    problem = nothing_on_named_mirror(run.config, name, run.looked_up(name), result) \
+        if name in data.BACKEND_BUILT else None
     if problem:
         raise process.stop(f"ltt-hook: {problem}. Nothing was installed.")
     lookup = run.looked_up(name)
     if lookup is not None and lookup.chain is not None:
         lookup.found = result  # pip keeps this very list: later pages extend it in place
     if result and name in data.BACKEND_BUILT and lookup is not None and lookup.pages and "said" not in process.said:
-        served = run.page_served(name)
+        served = page_served(lookup, process.pages)
         if served:  # pip-compile shows no INFO lines of pip's: say it as a warning there
-            process.note_once("said", "%s", run.what_happened(served, name, result),
+            process.note_once("said", "%s", what_happened(run.config, run.decision, served,
+                                                          run.unconfirmed(name, result)),
                               level=logging.WARNING if compiling() else logging.INFO)
     return result
 
@@ -292,10 +296,11 @@ def _extension_lookup(process: PipProcess, run: Run, name: str, found: Any) -> N
 
 
 def _stop_on_page_problem(process: PipProcess, run: Run, name: str, found: Any = None) -> None:
-    problem = run.page_problem(name)
+    lookup = run.looked_up(name)
+    problem = page_problem(run.config, name, lookup, process.pages)
     if not problem:
         return
-    local = run.offline_build(name, found) if found else None
+    local = offline_build(name, lookup, process.pages, run.decision, run.backend_of, found) if found else None
     if local:  # offline, with this machine's best build in a folder of wheels
         process.note_once(f"offline:{name}", "ltt-hook: the PyTorch index could not be read (%s); using %s, this "
                           "machine's best build of its release.", problem.split(" (the PyTorch index comes from", 1)[0],
