@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 from . import __version__, config as config_mod, data, detection, extension_report
@@ -74,7 +73,7 @@ def report(config: config_mod.Config, machine: detection.Machine, offer: Optiona
         pip_version = pip.__version__
     except ImportError:
         pip_version = None
-    machine_info = asdict(machine)
+    machine_info = machine.as_dict()
     for gpu, gpu_info in zip(machine.gpus, machine_info["gpus"]):
         gpu_info["summary"] = gpu.summary
     return {

@@ -64,19 +64,20 @@ def parse_backend(text: str) -> Backend:
     return Backend(name, "cuda", (int(major), int(minor)))
 
 
-_CUDA_TYPO = re.compile(r"^(?:cuda|cu)[-_ ]?(\d{2})\.?(\d)$|^(?:cuda|cu)[-_ ]?(\d{1,2})\.(\d)$")
-_ROCM_TYPO = re.compile(r"^rocm[-_ ]?(\d)\.?(\d)(?:\.?(\d))?$")
+# Patterns of typos, compiled (and cached by ``re``) only when a bad name needs a suggestion.
+_CUDA_TYPO = r"^(?:cuda|cu)[-_ ]?(\d{2})\.?(\d)$|^(?:cuda|cu)[-_ ]?(\d{1,2})\.(\d)$"
+_ROCM_TYPO = r"^rocm[-_ ]?(\d)\.?(\d)(?:\.?(\d))?$"
 
 
 def suggest_backend(text: str) -> Optional[str]:
     """The backend a mistyped name most likely means: ``cuda126`` and ``cu12.6`` -> ``cu126``,
     ``rocm62`` -> ``rocm6.2``, ``CUDA`` or ``gpu`` -> ``auto``; None when nothing is close."""
     name = text.strip().lower()
-    m = _CUDA_TYPO.match(name)
+    m = re.match(_CUDA_TYPO, name)
     if m:
         major, minor = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
         return f"cu{int(major)}{minor}"
-    m = _ROCM_TYPO.match(name)
+    m = re.match(_ROCM_TYPO, name)
     if m:
         return f"rocm{m.group(1)}.{m.group(2)}" + (f".{m.group(3)}" if m.group(3) else "")
     if name in ("cuda", "gpu", "rocm", "detect", "default"):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Tuple
 from urllib.parse import urlsplit
 
@@ -39,24 +38,34 @@ KEYS = {
 _TRUE, _FALSE = frozenset(TRUTHY), frozenset({"0", "false", "no", "off"})
 
 
-@dataclass
 class Config:
-    disable: bool = False
-    #: Allowed backends, best first; None means "detect".
-    backends: Optional[Tuple[Backend, ...]] = None
-    channel: str = "stable"
-    index_url: str = data.DEFAULT_INDEX_URL
-    strict: bool = False
-    #: Extension sources of your own, and mirrors of the table's (:mod:`ltt_hook.extensions`).
-    extensions: Tuple[Source, ...] = ()
-    extension_mirrors: Dict[str, str] = field(default_factory=dict)
-    #: The detection overrides (:mod:`ltt_hook.overrides`) that :func:`load` read; None where
-    #: none were read, and detection reads the environment itself.
-    overrides: Optional[Overrides] = None
-    #: key -> where its value came from ("default", "environment variable X", "FILE [ltt] key").
-    origins: Dict[str, str] = field(default_factory=lambda: {k: "default" for k in KEYS})
-    #: Problems that do not stop pip (unknown keys), one line each.
-    warnings: List[str] = field(default_factory=list)
+    """The settings of one pip run (or one report), each with where it came from."""
+
+    def __init__(self, disable: bool = False, backends: Optional[Tuple[Backend, ...]] = None,
+                 channel: str = "stable", index_url: str = data.DEFAULT_INDEX_URL, strict: bool = False,
+                 extensions: Tuple[Source, ...] = (), extension_mirrors: Optional[Dict[str, str]] = None,
+                 overrides: Optional[Overrides] = None, origins: Optional[Dict[str, str]] = None,
+                 warnings: Optional[List[str]] = None) -> None:
+        self.disable = disable
+        #: Allowed backends, best first; None means "detect".
+        self.backends = backends
+        self.channel = channel
+        self.index_url = index_url
+        self.strict = strict
+        #: Extension sources of your own, and mirrors of the table's (:mod:`ltt_hook.extension_sources`).
+        self.extensions = extensions
+        self.extension_mirrors: Dict[str, str] = dict(extension_mirrors or {})
+        #: The detection overrides (:mod:`ltt_hook.overrides`) that :func:`load` read; None where
+        #: none were read, and detection reads the environment itself.
+        self.overrides = overrides
+        #: key -> where its value came from ("default", "environment variable X", "FILE [ltt] key").
+        self.origins: Dict[str, str] = dict(origins) if origins is not None else {k: "default" for k in KEYS}
+        #: Problems that do not stop pip (unknown keys), one line each.
+        self.warnings: List[str] = list(warnings or [])
+
+    def __repr__(self) -> str:
+        return (f"Config(disable={self.disable!r}, backends={self.backends!r}, channel={self.channel!r}, "
+                f"index_url={self.index_url!r}, strict={self.strict!r})")
 
     @property
     def channel_url(self) -> str:

@@ -27,8 +27,9 @@ from .backends import Backend, InvalidBackend, backend_from_label, parse_backend
 __all__ = ["InstalledBuild", "read_installed", "backend_from_requirements", "backend_from_version_py"]
 
 #: The CUDA runtime each of PyPI's CUDA builds pins: its version is the build's CUDA version.
-_CUDA_LIBRARIES = re.compile(r"^(cuda-toolkit|nvidia-cuda-runtime(-cu\d+)?)$")
-_VERSION_PY = re.compile(r"""^(__version__|cuda|hip|xpu)\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]""", re.MULTILINE)
+# Patterns compiled (and cached by ``re``) only when a torch is installed to be read.
+_CUDA_LIBRARIES = r"^(cuda-toolkit|nvidia-cuda-runtime(-cu\d+)?)$"
+_VERSION_PY = r"""^(__version__|cuda|hip|xpu)\s*(?::[^=]*)?=\s*['"]([^'"]+)['"]"""
 
 
 class InstalledBuild(NamedTuple):
@@ -64,7 +65,7 @@ def backend_from_requirements(requires: Iterable[str]) -> Optional[Tuple[Backend
             req = Requirement(text)
         except InvalidRequirement:
             continue
-        if not _CUDA_LIBRARIES.match(req.name.lower()):
+        if not re.match(_CUDA_LIBRARIES, req.name.lower()):
             continue
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
@@ -79,7 +80,7 @@ def backend_from_requirements(requires: Iterable[str]) -> Optional[Tuple[Backend
 def backend_from_version_py(text: str) -> Optional[Tuple[Backend, str]]:
     """The backend ``torch/version.py`` names: the label of ``__version__``, else ``cuda``,
     ``hip`` or ``xpu``; None when it names none of them (a CPU build says ``cuda = None``)."""
-    found = dict(_VERSION_PY.findall(text))
+    found = dict(re.findall(_VERSION_PY, text, re.MULTILINE))
     label = found.get("__version__", "").partition("+")[2]
     backend = backend_from_label(label)
     if backend is not None:

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple
+from typing import List, Mapping, NamedTuple, Optional, Tuple
 
 from .errors import ConfigError
 
@@ -36,8 +35,7 @@ class OverrideError(ConfigError):
     """An override variable that does not parse; the message names variable and value."""
 
 
-@dataclass(frozen=True)
-class Overrides:
+class Overrides(NamedTuple):
     """The override variables that are set, parsed; all None: probe everything."""
 
     cuda_driver: Optional[str] = None

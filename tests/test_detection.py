@@ -429,7 +429,6 @@ def test_the_root_defaults_to_ltt_sysroot_and_the_system_to_this_one(host):
 # decision what a plain ``pip install 'torch<spec>'`` gets.
 _ARM_PROBE = r"""
 import json, sys
-from dataclasses import asdict
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 from ltt_hook import data, detection
@@ -448,7 +447,7 @@ for name in data.PLATFORM_BACKENDS["linux-aarch64"][release].split():
     backend = parse_backend(name)
     verdicts[name] = [incompatibility(backend, Version(release), machine), *judged_by(backend, Version(release), machine)]
 print(json.dumps({"platform": platform_of(machine), "arch": machine.arch,
-                  "jetson": asdict(machine.jetson) if machine.jetson else None,
+                  "jetson": machine.jetson._asdict() if machine.jetson else None,
                   "gpus": [g.capability for g in machine.nvidia_gpus], "notes": machine.notes,
                   "expected": [release, decision.expected[1].name], "decision_notes": list(decision.notes),
                   "verdicts": verdicts}))

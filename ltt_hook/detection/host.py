@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence
 
 from .machine import interpreter_arch
@@ -51,23 +50,26 @@ def _kill(proc: subprocess.Popen[str]) -> None:
             pass
 
 
-@dataclass(frozen=True, eq=False)
 class Host:
     """What detection looks at: the operating system it detects for (``platform.system()``
     names), the filesystem root below which ``/proc``, ``/sys``, ``/etc`` and ``/opt`` are read,
     the environment (``PATH`` and the other variables the probes read) and the seconds an
     external tool may take."""
 
-    system: str
-    root: str
-    environ: Mapping[str, str]
-    timeout: float = TOOL_TIMEOUT
-    #: The interpreter's CPU architecture (:func:`~ltt_hook.detection.machine.interpreter_arch`):
-    #: ``x86_64``, ``AMD64``, ``aarch64``, ``arm64``.
-    arch: str = field(default_factory=interpreter_arch)
-    #: Where probes may remember what they found between processes (pip's cache directory plus
-    #: ``ltt-hook``); None: every process probes afresh.
-    cache_dir: Optional[str] = None
+    __slots__ = ("system", "root", "environ", "timeout", "arch", "cache_dir")
+
+    def __init__(self, system: str, root: str, environ: Mapping[str, str], timeout: float = TOOL_TIMEOUT,
+                 arch: Optional[str] = None, cache_dir: Optional[str] = None) -> None:
+        self.system = system
+        self.root = root
+        self.environ = environ
+        self.timeout = timeout
+        #: The interpreter's CPU architecture (:func:`~ltt_hook.detection.machine.interpreter_arch`):
+        #: ``x86_64``, ``AMD64``, ``aarch64``, ``arm64``.
+        self.arch = arch if arch is not None else interpreter_arch()
+        #: Where probes may remember what they found between processes (pip's cache directory plus
+        #: ``ltt-hook``); None: every process probes afresh.
+        self.cache_dir = cache_dir
 
     def path(self, path: str) -> str:
         """``path`` (absolute, ``/``-separated) below the root."""

@@ -12,8 +12,7 @@ import platform
 import re
 import sys
 import sysconfig
-from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from .. import data
 
@@ -78,8 +77,7 @@ def interpreter_arch(environ: Optional[Mapping[str, str]] = None) -> str:
     return cpu
 
 
-@dataclass(frozen=True)
-class Gpu:
+class Gpu(NamedTuple):
     """One GPU, with what selection judges it by: its vendor's identifier of what it runs."""
 
     vendor: str  # "nvidia", "amd" or "intel"
@@ -105,8 +103,7 @@ class Gpu:
         return self.name
 
 
-@dataclass(frozen=True)
-class Jetson:
+class Jetson(NamedTuple):
     """An NVIDIA Jetson module, from its device tree and L4T release file."""
 
     #: The system-on-chip of the device tree's ``nvidia,<soc>`` entry (``tegra234`` is Orin);
@@ -136,24 +133,48 @@ class Jetson:
         return major is not None and int(major.group()) >= data.JETSON_SBSA_L4T
 
 
-@dataclass
 class Machine:
-    #: The interpreter's operating system (:func:`interpreter_system`, ``platform.system()``
-    #: names): "Linux", "Windows", "Darwin".
-    system: str
-    nvidia_driver: Optional[str] = None
-    gpus: List[Gpu] = field(default_factory=list)
-    #: Where each fact came from and what failed, in order; shown by ``python -m ltt_hook``
-    #: and in pip's ``-v`` log.
-    notes: List[str] = field(default_factory=list)
-    #: Override variables that replaced probing: name -> value.
-    overrides: Dict[str, str] = field(default_factory=dict)
-    #: The interpreter's CPU architecture (:func:`interpreter_arch`, ``platform.machine()``
-    #: names): "x86_64", "AMD64", "aarch64", "arm64"; selection reads it with ``system`` to pick
-    #: the build tables of the platform (``selection.platform_of``).
-    arch: str = field(default_factory=interpreter_arch)
-    #: The NVIDIA Jetson module this is, None for any other machine.
-    jetson: Optional[Jetson] = None
+    """What detection found (plain data; a class of its own rather than a dataclass, which costs
+    every pip run about a millisecond to create)."""
+
+    def __init__(self, system: str, nvidia_driver: Optional[str] = None, gpus: Optional[List[Gpu]] = None,
+                 notes: Optional[List[str]] = None, overrides: Optional[Dict[str, str]] = None,
+                 arch: Optional[str] = None, jetson: Optional[Jetson] = None) -> None:
+        #: The interpreter's operating system (:func:`interpreter_system`, ``platform.system()``
+        #: names): "Linux", "Windows", "Darwin".
+        self.system = system
+        self.nvidia_driver = nvidia_driver
+        self.gpus: List[Gpu] = list(gpus) if gpus is not None else []
+        #: Where each fact came from and what failed, in order; shown by ``python -m ltt_hook``
+        #: and in pip's ``-v`` log.
+        self.notes: List[str] = list(notes) if notes is not None else []
+        #: Override variables that replaced probing: name -> value.
+        self.overrides: Dict[str, str] = dict(overrides) if overrides is not None else {}
+        #: The interpreter's CPU architecture (:func:`interpreter_arch`, ``platform.machine()``
+        #: names): "x86_64", "AMD64", "aarch64", "arm64"; selection reads it with ``system`` to pick
+        #: the build tables of the platform (``selection.platform_of``).
+        self.arch: str = arch if arch is not None else interpreter_arch()
+        #: The NVIDIA Jetson module this is, None for any other machine.
+        self.jetson = jetson
+
+    _FIELDS = ("system", "nvidia_driver", "gpus", "notes", "overrides", "arch", "jetson")
+
+    def __repr__(self) -> str:
+        return "Machine(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS) + ")"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Machine):
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable, as before
+
+    def as_dict(self) -> Dict[str, Any]:
+        """Plain data for ``--json``: every field, the GPUs and the Jetson module as dicts."""
+        return {"system": self.system, "nvidia_driver": self.nvidia_driver,
+                "gpus": [gpu._asdict() for gpu in self.gpus], "notes": list(self.notes),
+                "overrides": dict(self.overrides), "arch": self.arch,
+                "jetson": self.jetson._asdict() if self.jetson is not None else None}
 
     @property
     def nvidia_gpus(self) -> List[Gpu]:
