@@ -87,14 +87,18 @@ class Run:
         self.asked = read_requirements(reqs, self._is_extension)
         return self.asked
 
+    def may_be_extension(self, project: str) -> bool:
+        """Whether ``project`` (canonical) may have a publisher page: the table's projects, or any
+        project where the user has extension sources of their own (a cheap test before any read)."""
+        return project in data.EXTENSION_PROJECTS or bool(self.config.extensions)
+
     def _is_extension(self, name: str) -> bool:
         """Whether ``name`` is an extension project with publisher pages (the table's or the user's)."""
         from ._packaging import canonicalize_name
 
         project = canonicalize_name(name)
-        if project not in data.EXTENSION_PROJECTS and not self.config.extensions:
+        if not self.may_be_extension(project):
             return False
-
         from .extension_sources import source_for  # only where extensions are asked for
 
         return source_for(self.config, project) is not None
@@ -215,7 +219,6 @@ class Run:
         for which every extension asked for has a wheel (its pages read, newest first). The
         decision is taken again, capped at that release, with one line naming who held torch
         back; unchanged when the newest release fits, or none does within the page budget."""
-
         from .extension_sources import source_for, user_gave_page
 
         wheels = self.wheels()

@@ -76,9 +76,7 @@ def _finder_run(process: PipProcess, finder: Any, project_name: str) -> Optional
 
 
 def _extension_project(run: Optional[Run], project: str) -> bool:
-    """Whether ``project`` may have an extension page (the table's projects, or any project
-    where the user has extension sources of their own)."""
-    return run is not None and (project in data.EXTENSION_PROJECTS or bool(run.config.extensions))
+    return run is not None and run.may_be_extension(project)
 
 
 # --------------------------------------------------------------------------- the command
