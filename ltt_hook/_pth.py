@@ -11,7 +11,7 @@ finder keeps the pip process object the patch builds and hands it back at the ne
 import os
 import sys
 
-from ltt_hook import TRUTHY
+from ltt_hook import TRUTHY, CollectorPaused
 
 TYPE_CHECKING = False  # the start-up module imports nothing but os and sys
 if TYPE_CHECKING:
@@ -186,7 +186,8 @@ class LttFinder:
         if self.failed is not None or not pip_is_the_program():
             return
         try:
-            from ltt_hook import pip_patch
+            with CollectorPaused():  # the modules it loads live as long as pip
+                from ltt_hook import pip_patch
         except BaseException as exc:  # never let anything escape into pip's import
             self.failed = exc
             sys.stderr.write("WARNING: ltt-hook could not load (%s: %s); pip runs unpatched.\n"

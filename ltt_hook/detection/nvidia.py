@@ -12,6 +12,7 @@ import os
 import re
 from typing import List, Optional, Tuple
 
+from .. import CollectorPaused
 from ..overrides import CAPS_VAR, DRIVER_VAR, Overrides
 from .host import Host, ToolFailed, as_text
 from .machine import Gpu, Machine
@@ -130,7 +131,8 @@ def _ask_nvml(machine: Machine, host: Host) -> bool:
     if not _nvml_library(machine, host):
         return False
     try:
-        import pynvml
+        with CollectorPaused():  # hundreds of ctypes structures that live as long as the process
+            import pynvml
     except ImportError:
         machine.notes.append("NVML: the pynvml module is not installed")
         return False

@@ -1,0 +1,91 @@
+"""The hook's own bulk imports inside pip do not run Python's garbage collector.
+
+What ltt-hook loads inside pip (its modules; pynvml, which defines hundreds of ctypes
+structures) lives as long as the process. A collection those imports trigger frees nothing and
+walks pip's whole heap; on a cold ``pip install torch torchvision`` they tipped pip into one full
+collection the hand-written command never reaches (docs/benchmarks.md, cold cost). So they run
+with the collector paused, and it comes back as it was.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+
+import pytest
+
+from ltt_hook import CollectorPaused
+
+RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
+
+#: Records, for every collection in the pip process, the modules being imported at that moment
+#: (the ``<module>`` frames on the stack), and what is loaded and whether the collector is on at
+#: the end.
+RECORDER = '''
+import atexit, gc, json, os, sys
+
+_log = {"collections": [], "inside": []}
+
+def _importing():
+    frame, names = sys._getframe(2), []
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            names.append(frame.f_globals.get("__name__", "?"))
+        frame = frame.f_back
+    return names
+
+def _seen(phase, info):
+    if phase == "start":
+        _log["collections"].append(info["generation"])
+        _log["inside"].append(_importing())
+
+gc.callbacks.append(_seen)
+
+@atexit.register
+def _write():
+    _log["loaded"] = sorted(m for m in sys.modules if m == "pynvml" or m.startswith("ltt_hook"))
+    _log["enabled"] = gc.isenabled()
+    with open(os.environ["GC_LOG"], "w") as f:
+        json.dump(_log, f)
+'''
+
+
+def test_the_collector_comes_back_as_it_was():
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        with CollectorPaused():
+            assert not gc.isenabled()
+        assert gc.isenabled()
+        gc.disable()  # someone else turned it off: it stays off
+        with CollectorPaused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+        gc.enable()
+        with pytest.raises(KeyError), CollectorPaused():
+            raise KeyError("an error inside still turns it back on")
+        assert gc.isenabled()
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_no_collection_runs_while_the_hook_or_pynvml_loads_inside_pip(hook_venv, nvidia, tmp_path):
+    """A real ``pip install torch torchvision`` on a GPU machine (pynvml over the NVML stand-in),
+    with pip's cache directory off so that NVML is asked: collections happen, none of them while
+    an ltt_hook module or pynvml is being imported, and the collector is on at the end."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(RECORDER)
+    log = tmp_path / "gc.json"
+    env = {**nvidia("550.54.14", RTX_3090), "PYTHONPATH": str(site), "GC_LOG": str(log), "PIP_NO_CACHE_DIR": "1"}
+    result = hook_venv.pip("install", "torch", "torchvision", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "+cu" in {i["metadata"]["name"]: i["metadata"]["version"] for i in result.report["install"]}["torch"]
+
+    found = json.loads(log.read_text())
+    assert "pynvml" in found["loaded"] and "ltt_hook.pip_patch" in found["loaded"]
+    assert found["collections"], "the recorder saw no collection at all"
+    during = [names for names in found["inside"]
+              if any(n == "pynvml" or n.startswith("ltt_hook") for n in names)]
+    assert during == []
+    assert found["enabled"] is True
