@@ -16,7 +16,7 @@ pages then, and a page that lacks a build hands over to the next.
 from __future__ import annotations
 
 import re
-from typing import AbstractSet, FrozenSet, NamedTuple, Optional, Tuple
+from typing import AbstractSet, Dict, FrozenSet, NamedTuple, Optional, Tuple
 from urllib.parse import unquote, urljoin
 
 from ._packaging import InvalidVersion, Version, canonicalize_name
@@ -52,27 +52,40 @@ def _fits(tag_part: str, tags: AbstractSet[str]) -> bool:
     return any(f"{p}-{a}-{pl}" in tags for p in pys.split(".") for a in abis.split(".") for pl in plats.split("."))
 
 
-def _build(project: str, url: str, href: str, tags: AbstractSet[str]) -> Optional[Build]:
-    name = unquote(href.rsplit("/", 1)[-1])[: -len(".whl")]
-    parts = name.split("-")
-    if len(parts) not in (5, 6) or canonicalize_name(parts[0]) != project:
-        return None
-    if not _fits("-".join(parts[-3:]), tags):
+def _build(project: str, url: str, folder: str, name: str, version: str) -> Optional[Build]:
+    """The build ``name``-``version`` in ``folder`` (the link up to its last ``/``, or empty)."""
+    if canonicalize_name(name) != project:
         return None
     try:
-        version = Version(parts[1])
+        parsed = Version(version)
     except InvalidVersion:
         return None
-    backend = backend_from_label(version.local) or backend_from_url(urljoin(url, href))
-    return Build(version, backend)
+    backend = backend_from_label(parsed.local) or backend_from_url(urljoin(url, folder or "./"))
+    return Build(parsed, backend)
 
 
 def read_offer(project: str, url: str, body: bytes, tags: AbstractSet[str]) -> Offer:
     """The builds of ``project`` that ``body`` (the union page at ``url``) links, keeping only
-    wheels whose tags meet ``tags`` (``cp311-cp311-manylinux_2_28_x86_64``...)."""
+    wheels whose tags meet ``tags`` (``cp311-cp311-manylinux_2_28_x86_64``...). A page lists each
+    build once per Python and platform: each tag set and each (folder, name, version) is judged
+    once."""
     builds = set()
+    fits: Dict[str, bool] = {}
+    judged: Dict[Tuple[str, str, str], Optional[Build]] = {}
     for href in _hrefs(tags).findall(body):
-        build = _build(project, url, href.decode("utf-8", "replace"), tags)
+        folder, slash, file = href.decode("utf-8", "replace").rpartition("/")
+        parts = unquote(file)[: -len(".whl")].split("-")
+        if len(parts) not in (5, 6):
+            continue
+        tag_part = "-".join(parts[-3:])
+        if tag_part not in fits:
+            fits[tag_part] = _fits(tag_part, tags)
+        if not fits[tag_part]:
+            continue
+        key = (folder, parts[0], parts[1])
+        if key not in judged:
+            judged[key] = _build(project, url, folder + slash, parts[0], parts[1])
+        build = judged[key]
         if build is not None:
             builds.add(build)
     return Offer(project, url, frozenset(builds))
