@@ -72,6 +72,40 @@ print(json.dumps({"detect_ms": (t1 - t0) * 1e3, "driver": machine.nvidia_driver,
                   "gpus": [g.name for g in machine.gpus], "notes": list(machine.notes)}))
 '''
 
+# Section 2c's floor: plain pip, given the backend by hand, plus only the work that ltt-hook's
+# job needs done in pip's process and that no code of its own can avoid, with no ltt-hook code:
+# BENCH_FLOOR=nvml asks NVML through pynvml what this machine runs (the design card binds NVIDIA
+# detection to pynvml; imported with the collector paused, as the hook does); BENCH_FLOOR=offer
+# also reads the channel's union page through pip's session and finds the target's wheels on it
+# (what the index really holds: issue 18). BENCH_FLOOR=none: the same script doing nothing else.
+# pip's own modules are imported first, as they would be anyway.
+FLOOR_JOB = '''\
+import gc, os, re, sys
+from pip._internal.cli.main import main
+import pip._internal.commands.install, pip._internal.network.session
+job = os.environ["BENCH_FLOOR"]
+if job in ("nvml", "offer"):
+    gc.disable()
+    import pynvml
+    gc.enable()
+    pynvml.nvmlInit()
+    pynvml.nvmlSystemGetDriverVersion()
+    for i in range(pynvml.nvmlDeviceGetCount()):
+        handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+        pynvml.nvmlDeviceGetName(handle), pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+    pynvml.nvmlShutdown()
+if job == "offer":
+    from urllib.parse import unquote
+    from pip._internal.network.session import PipSession
+    from pip._internal.utils.compatibility_tags import get_supported
+    body = PipSession().get(os.environ["BENCH_FLOOR_PAGE"], headers={"Accept": "text/html"}).content
+    tags = {str(tag) for tag in get_supported()}
+    abis = b"|".join(sorted({re.escape(t.split("-")[1].encode()) for t in tags}))
+    wheels = [h for h in re.findall(rb'href="([^"#]*-(?:' + abis + rb')-[^"#-]*\\.whl)', body)
+              if "-".join(unquote(h.decode()).rsplit("/", 1)[-1][:-4].split("-")[-3:]) in tags]
+sys.exit(main())
+'''
+
 # The start-up phase the hook takes part in, timed inside the process (no process-creation noise).
 SITE_PHASE = "import time; t = time.perf_counter(); import site; site.main(); print(time.perf_counter() - t)"
 
@@ -531,12 +565,15 @@ def cold_cost(s: Setup, reps: int) -> List[dict]:
     backend = chosen_backend(s, s.index, machine)
     tools = [t for t in tools_for(s, s.index, machine, backend, with_ltt=False, cache=False)
              if t[0] in ("hook", "hand")]
+    tools += floor_tools(s, machine, backend)
     for _, _, run in tools:  # warm-up: byte-code and page caches
         run()
     results = interleaved(reps, [run for _, _, run in tools])
     out = {key: dict(summarize(runs), label=label) for (key, label, _), runs in zip(tools, results)}
-    paired = [a / b for a, b in zip(out["hook"]["all_seconds"], out["hand"]["all_seconds"])]
-    cpu = [a.cpu / b.cpu for a, b in zip(*results)]  # type: ignore[attr-defined]
+    ratios = {key: (quartiles([a.seconds / b.seconds for a, b in zip(runs, results[1])]),
+                    quartiles([a.cpu / b.cpu for a, b in zip(runs, results[1])]))
+              for (key, _, _), runs in zip(tools, results)}
+    paired, cpu = ratios["hook"]
     hook_env = {**machine_env(s, s.hook, machine), "LTT_INDEX_URL": f"{s.index.url}/whl",
                 "PYTHONPROFILEIMPORTTIME": "1"}
     timed = pip_run(s, s.index, s.hook, [str(s.hook.python), "-m", "pip"], hook_env, cache=False)
@@ -548,8 +585,27 @@ def cold_cost(s: Setup, reps: int) -> List[dict]:
             top = name.split(".")[0]
             if top in ("ltt_hook", "pynvml"):
                 imports[name] = int(parts[0][12:]) / 1e3
-    return [{"machine": machine.name, "backend": backend, "tools": out, "paired": quartiles(paired),
-             "paired_cpu": quartiles(cpu), "imports_ms": imports}]
+    return [{"machine": machine.name, "backend": backend, "tools": out, "paired": paired,
+             "paired_cpu": cpu, "ratios": ratios, "imports_ms": imports}]
+
+
+def floor_tools(s: Setup, machine: Machine, backend: str) -> List[Tuple[str, str, Callable[[], PipRun]]]:
+    """Section 2c's floor (:data:`FLOOR_JOB`): the hand-written command in the virtualenv without
+    ltt-hook (same pip, same pynvml), started by a script that first does only what the hook's
+    job cannot avoid; and the same script doing nothing else, as the control."""
+    script = s.work / "floor_job.py"
+    script.write_text(FLOOR_JOB)
+    by_hand = ["--index-url", f"{s.index.url}/whl/{backend}", "--extra-index-url", f"{s.pypi.url}/simple"]
+    env = {**machine_env(s, s.plain, machine), "BENCH_FLOOR_PAGE": f"{s.index.url}/whl/torch/"}
+    rows = [("floor_none", "floor control: the hand-written command, started by the floor script doing nothing else",
+             "none"),
+            ("floor_nvml", "floor: the hand-written command, plus NVML through pynvml (no ltt-hook code)", "nvml"),
+            ("floor_offer", "floor: the same, plus reading the union page `…/whl/torch/` and finding the target's "
+             "wheels on it", "offer")]
+    program = [str(s.plain.python), str(script)]
+    return [(key, label, lambda job=job: pip_run(s, s.index, s.plain, program, {**env, "BENCH_FLOOR": job}, by_hand,
+                                                 cache=False))
+            for key, label, job in rows]
 
 
 # ----------------------------------------------------------------------------------- 2b. latency
@@ -653,12 +709,12 @@ def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
         add("")
         add("| Tool | Result | Time | CPU time | Requests (index + PyPI) | run by run, vs by hand: time; CPU time |")
         add("|---|---|---|---|---|---|")
-        for key in ("hook", "hand"):
+        for key in (k for k in ("hook", "hand", "floor_none", "floor_nvml", "floor_offer") if k in t):
             r = t[key]
             result = versions(r["chosen"]) if r["ok"] else f"failed: {r['error']}"
+            wall, cpu = c["ratios"][key] if "ratios" in c else (c["paired"], c["paired_cpu"])
             ratio = "1.00×" if key == "hand" else (
-                f"{c['paired'][1]:.3f}× ({c['paired'][0]:.2f}–{c['paired'][2]:.2f}×); "
-                f"{c['paired_cpu'][1]:.3f}× ({c['paired_cpu'][0]:.2f}–{c['paired_cpu'][2]:.2f}×)")
+                f"{wall[1]:.3f}× ({wall[0]:.2f}–{wall[2]:.2f}×); {cpu[1]:.3f}× ({cpu[0]:.2f}–{cpu[2]:.2f}×)")
             add(f"| {r['label']} | {result} | {fmt_ms(r['seconds'])} | {fmt_ms(r['cpu'])} | "
                 f"{r['requests']:.0f} ({r['index_requests']:.0f} + {r['pypi_requests']:.0f}) | {ratio} |")
         add("")
@@ -669,6 +725,13 @@ def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
         add(f"- Where the hook's time goes, one run with `-X importtime`: importing ltt-hook's modules {ours:.1f} ms "
             f"(the largest: {', '.join(f'`{k}` {v:.1f} ms' for v, k in top)}), importing pynvml {nvml:.1f} ms; "
             "NVML itself: section 3.")
+        if "floor_offer" in t:
+            add(f"- The floor rows: the hand-written command run by a script that first does only what the hook's "
+                "job cannot avoid in pip's process, with no code of ltt-hook's: ask NVML through pynvml "
+                f"({c['ratios']['floor_nvml'][0][1]:.3f}×), and also read the union page and find the target's "
+                f"wheels on it ({c['ratios']['floor_offer'][0][1]:.3f}×); the same script doing nothing else is "
+                f"{c['ratios']['floor_none'][0][1]:.3f}×. What the hook costs beyond the floor is its own code, "
+                "less the requests it saves.")
         add("")
 
 
