@@ -570,10 +570,10 @@ def cold_cost(s: Setup, reps: int) -> List[dict]:
         run()
     results = interleaved(reps, [run for _, _, run in tools])
     out = {key: dict(summarize(runs), label=label) for (key, label, _), runs in zip(tools, results)}
-    ratios = {key: (quartiles([a.seconds / b.seconds for a, b in zip(runs, results[1])]),
-                    quartiles([a.cpu / b.cpu for a, b in zip(runs, results[1])]))
+    hand = results[[key for key, _, _ in tools].index("hand")]
+    ratios = {key: (quartiles([a.seconds / b.seconds for a, b in zip(runs, hand)]),
+                    quartiles([a.cpu / b.cpu for a, b in zip(runs, hand)]))
               for (key, _, _), runs in zip(tools, results)}
-    paired, cpu = ratios["hook"]
     hook_env = {**machine_env(s, s.hook, machine), "LTT_INDEX_URL": f"{s.index.url}/whl",
                 "PYTHONPROFILEIMPORTTIME": "1"}
     timed = pip_run(s, s.index, s.hook, [str(s.hook.python), "-m", "pip"], hook_env, cache=False)
@@ -585,8 +585,8 @@ def cold_cost(s: Setup, reps: int) -> List[dict]:
             top = name.split(".")[0]
             if top in ("ltt_hook", "pynvml"):
                 imports[name] = int(parts[0][12:]) / 1e3
-    return [{"machine": machine.name, "backend": backend, "tools": out, "paired": paired,
-             "paired_cpu": cpu, "ratios": ratios, "imports_ms": imports}]
+    return [{"machine": machine.name, "backend": backend, "tools": out, "paired": ratios["hook"][0],
+             "ratios": ratios, "imports_ms": imports}]
 
 
 def floor_tools(s: Setup, machine: Machine, backend: str) -> List[Tuple[str, str, Callable[[], PipRun]]]:
@@ -712,7 +712,7 @@ def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
         for key in (k for k in ("hook", "hand", "floor_none", "floor_nvml", "floor_offer") if k in t):
             r = t[key]
             result = versions(r["chosen"]) if r["ok"] else f"failed: {r['error']}"
-            wall, cpu = c["ratios"][key] if "ratios" in c else (c["paired"], c["paired_cpu"])
+            wall, cpu = c["ratios"][key]
             ratio = "1.00×" if key == "hand" else (
                 f"{wall[1]:.3f}× ({wall[0]:.2f}–{wall[2]:.2f}×); {cpu[1]:.3f}× ({cpu[0]:.2f}–{cpu[2]:.2f}×)")
             add(f"| {r['label']} | {result} | {fmt_ms(r['seconds'])} | {fmt_ms(r['cpu'])} | "
