@@ -1,4 +1,5 @@
-"""Benchmarks for ltt-hook: idle cost, working cost (on loopback and with latency), detection cost, scaling.
+"""Benchmarks for ltt-hook: idle cost, working cost (on loopback, with latency, cold, outside the PyTorch
+family), detection cost, scaling.
 
 One command, from a clean clone (it needs what the tests need: ``virtualenv``, ``hatchling`` and
 ``gcc``, plus PyPI for the pip and light-the-torch wheels, cached in ``.ltt-test-cache/``):
@@ -451,8 +452,10 @@ class PipRun:
 
 
 def pip_run(s: Setup, index: replica.IndexServer, venv: harness.Venv, program: Sequence[str],
-            env: Dict[str, str], extra: Sequence[str] = (), cache: bool = True) -> PipRun:
-    """``<program> install --dry-run --report R torch torchvision <extra>``, with the request logs.
+            env: Dict[str, str], extra: Sequence[str] = (), cache: bool = True,
+            projects: Sequence[str] = ("torch", "torchvision")) -> PipRun:
+    """``<program> install --dry-run --report R <projects> <extra>`` (``torch torchvision``), with
+    the request logs.
 
     pip's cache directory is on, as it is by default (``<venv home>/pip-cache``), with its HTTP
     cache emptied before every run, so every page is fetched (and counted) every time; what
@@ -476,7 +479,7 @@ def pip_run(s: Setup, index: replica.IndexServer, venv: harness.Venv, program: S
         full_env["PIP_NO_CACHE_DIR"] = "1"
     for server in (index, s.pypi):
         server.clear()
-    argv = [*program, "install", "--dry-run", "--quiet", "--report", str(report), "torch", "torchvision", *extra]
+    argv = [*program, "install", "--dry-run", "--quiet", "--report", str(report), *projects, *extra]
     r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     proc = subprocess.run(argv, env=full_env, cwd=venv.home, capture_output=True, text=True, timeout=600)
     seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -608,6 +611,59 @@ def floor_tools(s: Setup, machine: Machine, backend: str) -> List[Tuple[str, str
             for key, label, job in rows]
 
 
+# ----------------------------------------------------------------------------------- 2d. other projects
+#: What section 2d installs: projects outside the PyTorch family, from the PyPI stand-in.
+OTHER_PROJECTS = ("filelock", "numpy")
+
+
+def other_cost(s: Setup, reps: int) -> List[dict]:
+    """What the hook costs a pip run that installs nothing of the PyTorch family (most pip runs):
+    ``pip install --dry-run`` of :data:`OTHER_PROJECTS` from the PyPI stand-in, in the virtualenv
+    with ltt-hook and in the one without it, on the GPU machine, with pip's cache directory on and
+    off; paired runs. The hook imports its modules when pip loads its finder, whatever the
+    projects; it never asks the machine or the PyTorch index for them."""
+    machine = s.machines[-1]
+    extra = ["--index-url", f"{s.pypi.url}/simple"]
+
+    def runner(venv: harness.Venv, cache: bool) -> Callable[[], PipRun]:
+        env = {**machine_env(s, venv, machine), "LTT_INDEX_URL": f"{s.index.url}/whl"}
+        return lambda: pip_run(s, s.index, venv, [str(venv.python), "-m", "pip"], env, extra, cache=cache,
+                               projects=OTHER_PROJECTS)
+
+    out = []
+    for cache in (True, False):
+        log(f"other projects: {' '.join(OTHER_PROJECTS)}, cache {'on' if cache else 'off'}, {reps} interleaved pairs")
+        runners = [runner(s.hook, cache), runner(s.plain, cache)]
+        for run in runners:  # warm-up: byte-code and page caches
+            run()
+        hook, plain = interleaved(reps, runners)
+        out.append({"cache": cache, "hook": summarize(hook), "plain": summarize(plain),
+                    "same": all(a.chosen == b.chosen and a.rc == b.rc == 0 for a, b in zip(hook, plain)),
+                    "wall": quartiles([a.seconds / b.seconds for a, b in zip(hook, plain)]),
+                    "cpu": quartiles([a.cpu / b.cpu for a, b in zip(hook, plain)])})
+    return out
+
+
+def render_other(other: List[dict], add: Callable[[str], None]) -> None:
+    if not other:
+        return
+    add(f"**2d. Outside the PyTorch family.** `install --dry-run --report R {' '.join(OTHER_PROJECTS)}` from the "
+        "PyPI stand-in (`--index-url`), in the virtualenv with ltt-hook and in the one without it, on the GPU "
+        f"machine; {other[0]['hook']['n']} interleaved pairs, medians; the run-by-run columns are the median (and "
+        "middle half) of the ratio of each pair. The hook loads its modules when pip loads its finder; it asks "
+        "neither the machine nor the PyTorch index for these projects.")
+    add("")
+    add("| pip's cache directory | with ltt-hook | without | Requests (with, without) | Same result | "
+        "run by run: time | run by run: CPU time |")
+    add("|---|---|---|---|---|---|---|")
+    for o in other:
+        wall, cpu = o["wall"], o["cpu"]
+        add(f"| {'on' if o['cache'] else 'off'} | {fmt_ms(o['hook']['seconds'])} | {fmt_ms(o['plain']['seconds'])} | "
+            f"{o['hook']['requests']:.0f}, {o['plain']['requests']:.0f} | {'yes' if o['same'] else 'NO'} | "
+            f"{wall[1]:.3f}× ({wall[0]:.2f}–{wall[2]:.2f}×) | {cpu[1]:.3f}× ({cpu[0]:.2f}–{cpu[2]:.2f}×) |")
+    add("")
+
+
 # ----------------------------------------------------------------------------------- 2b. latency
 def latency_cost(s: Setup, reps: int, delay_ms: float) -> List[dict]:
     """The working comparison on the GPU machine (the CPU machine if there is none) with every request
@@ -736,7 +792,8 @@ def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
 
 
 def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dict], detect: List[dict],
-           scale: List[dict], command: str, elapsed: float, cold: Sequence[dict] = ()) -> str:
+           scale: List[dict], command: str, elapsed: float, cold: Sequence[dict] = (),
+           other: Sequence[dict] = ()) -> str:
     L: List[str] = []
     add = L.append
     add(f"Ran `{command}` in {elapsed / 60:.1f} min on {info['nproc']} CPUs ({info['cpu']}), {info['os']}, "
@@ -819,6 +876,7 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dic
                 f"{r['seconds'] / lat['tools']['hand']['seconds']:.2f}× |")
         add("")
     render_cold(list(cold), add)
+    render_other(list(other), add)
     if s.gpu_problem:
         add(f"No GPU machine: {s.gpu_problem}")
         add("")
@@ -909,10 +967,12 @@ def main() -> None:
     ap.add_argument("--scale-reps", type=int, help="pip runs per tool and replica (default 7, quick 2)")
     ap.add_argument("--latency-reps", type=int, help="pip runs per tool with added latency (default 11, quick 3)")
     ap.add_argument("--cold-reps", type=int, help="pairs with pip's cache directory off (default 25, quick 5)")
+    ap.add_argument("--other-reps", type=int, help="pairs per cache setting outside the PyTorch family (default 25, "
+                    "quick 5)")
     ap.add_argument("--delay-ms", type=float, default=40.0,
                     help="latency added to every request in the latency section (default 40)")
     ap.add_argument("--sizes", default="5,15,40", help="torch releases per scaling replica (default 5,15,40)")
-    ap.add_argument("--only", default="idle,working,latency,cold,detection,scaling",
+    ap.add_argument("--only", default="idle,working,latency,cold,other,detection,scaling",
                     help="comma-separated sections to run")
     ap.add_argument("--ref", help="build ltt-hook from this git commit instead of the working tree")
     ap.add_argument("--json", type=Path, help="also write the raw results to this file")
@@ -926,13 +986,14 @@ def main() -> None:
     scale_reps = args.scale_reps or (2 if quick else 7)
     latency_reps = args.latency_reps or (3 if quick else 11)
     cold_reps = args.cold_reps or (5 if quick else 25)
+    other_reps = args.other_reps or (5 if quick else 25)
     only = set(args.only.split(","))
     shown = {"--quick": args.quick, "--idle-reps": args.idle_reps, "--pip-reps": args.pip_reps,
              "--detect-reps": args.detect_reps, "--scale-reps": args.scale_reps,
-             "--latency-reps": args.latency_reps, "--cold-reps": args.cold_reps,
+             "--latency-reps": args.latency_reps, "--cold-reps": args.cold_reps, "--other-reps": args.other_reps,
              "--delay-ms": None if args.delay_ms == 40 else f"{args.delay_ms:g}",
              "--sizes": None if args.sizes == "5,15,40" else args.sizes,
-             "--only": None if len(only) == 6 else args.only, "--ref": args.ref}
+             "--only": None if len(only) == 7 else args.only, "--ref": args.ref}
     command = "python benchmarks/run.py" + "".join(
         f" {k}" if v is True else f" {k} {v}" for k, v in shown.items() if v)
 
@@ -946,14 +1007,16 @@ def main() -> None:
         wk = working_cost(s, pip_reps) if "working" in only else []
         lat = latency_cost(s, latency_reps, args.delay_ms) if "latency" in only else []
         cold = cold_cost(s, cold_reps) if "cold" in only else []
+        other = other_cost(s, other_reps) if "other" in only else []
         det = detection_cost(s, detect_reps) if "detection" in only else []
         sizes = [int(x) for x in args.sizes.split(",") if x]
         sc = scaling(s, scale_reps, sizes) if "scaling" in only else []
         info = machine_info(s)
-        text = render(s, info, idle, wk, lat, det, sc, command, time.perf_counter() - started, cold)
+        text = render(s, info, idle, wk, lat, det, sc, command, time.perf_counter() - started, cold, other)
         print(text)
         if args.json:
             args.json.write_text(json.dumps({"machine": info, "idle": idle, "working": wk, "latency": lat, "cold": cold,
+                                             "other": other,
                                              "detection": det, "scaling": sc}, indent=1, default=str))
         if args.readme:
             write_readme(text)
