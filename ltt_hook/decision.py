@@ -21,7 +21,6 @@ from . import data
 from ._packaging import SpecifierSet, Version
 from .backends import Backend, backend_from_label, parse_backend
 from .config import Config
-from .detection import Machine
 from .selection import (
     companion_versions,
     incompatibility,
@@ -33,6 +32,7 @@ from .selection import (
 )
 
 if TYPE_CHECKING:
+    from .detection import Machine
     from .offer import Offer
     from .variants import Facts
 

@@ -12,12 +12,15 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any, Dict, Optional, Set, Tuple, Type
+from typing import TYPE_CHECKING, Any, Dict, Optional, Set, Tuple, Type
 
-from . import TRUTHY, detection
+from . import TRUTHY, CollectorPaused
 from .errors import Stop
 from .overrides import Overrides
 from .pages import PageLog, VariantFiles
+
+if TYPE_CHECKING:
+    from .detection import Machine
 
 __all__ = ["PipApi", "PipProcess", "OLDEST_PIP", "older_than_supported"]
 
@@ -68,7 +71,7 @@ class PipProcess:
         self.pages = PageLog()
         #: The index's variants files read in this process.
         self.variant_files = VariantFiles()
-        self._machines: Dict[Tuple[object, ...], detection.Machine] = {}
+        self._machines: Dict[Tuple[object, ...], Machine] = {}
 
     # -- what the user sees
 
@@ -118,9 +121,12 @@ class PipProcess:
 
     # -- the machine
 
-    def machine(self, overrides: Optional[Overrides], cache_dir: Optional[str]) -> detection.Machine:
+    def machine(self, overrides: Optional[Overrides], cache_dir: Optional[str]) -> Machine:
         """This machine (:func:`ltt_hook.detection.detect`), probed once per process for the same
-        question."""
+        question. The probes are loaded only here: a run of no PyTorch project never loads them."""
+        with CollectorPaused():  # they live as long as pip (see CollectorPaused)
+            from . import detection
+
         key = (overrides, cache_dir, detection.question(os.environ))
         if key not in self._machines:
             self._machines[key] = detection.detect(overrides=overrides, cache_dir=cache_dir)

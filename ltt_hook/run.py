@@ -61,11 +61,10 @@ class Run:
         self.asked = Asked()
         #: What the environment held when the decision was made (None before).
         self.environment: Optional[Environment] = None
-        #: The wheel tags of pip's target (``cp311-cp311-manylinux_2_28_x86_64``...), once pip's
-        #: finder was seen (:meth:`see_target`); they filter what the index offers.
-        self.tags: Optional[FrozenSet[str]] = None
-        #: pip's PackageFinder of this run (for the torch an extension must fit).
+        #: pip's PackageFinder of this run, once seen (:meth:`see_target`): its target's wheel tags
+        #: (:attr:`tags`), and the torch an extension must fit.
         self.finder: Any = None
+        self._tags: Optional[FrozenSet[str]] = None
         #: What the publishers' pages hold, read once per run (:mod:`ltt_hook.extension_wheels`).
         self.extension_wheels: Optional[Wheels] = None
         #: Lines the run has to say (the decision's), taken by the wrappers (:meth:`take_lines`).
@@ -104,13 +103,20 @@ class Run:
         return source_for(self.config, project) is not None
 
     def see_target(self, finder: Any) -> None:
-        """Remember pip's finder and its target's wheel tags (once per run)."""
-        if self.tags is not None:
-            return
-        self.finder = finder
-        target = getattr(finder, "target_python", None)
-        get = getattr(target, "get_sorted_tags", None) or getattr(target, "get_tags", None)
-        self.tags = frozenset(str(tag) for tag in get()) if get is not None else frozenset()
+        """Remember pip's finder (the first one of the run)."""
+        if self.finder is None:
+            self.finder = finder
+
+    @property
+    def tags(self) -> Optional[FrozenSet[str]]:
+        """The wheel tags of pip's target (``cp311-cp311-manylinux_2_28_x86_64``...), once pip's
+        finder was seen; None before. They filter what the index offers, so they are read from the
+        finder when first asked for: a run of no PyTorch project never computes them."""
+        if self._tags is None and self.finder is not None:
+            target = getattr(self.finder, "target_python", None)
+            get = getattr(target, "get_sorted_tags", None) or getattr(target, "get_tags", None)
+            self._tags = frozenset(str(tag) for tag in get()) if get is not None else frozenset()
+        return self._tags
 
     def lookup(self, project: str) -> Lookup:
         """What this run learned of ``project`` (an empty record at first)."""

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Optional
 from . import data
 from ._packaging import InvalidVersion, Version
 from .backends import Backend, backend_from_label, parse_backend
-from .detection import Gpu, Machine, intel_platform, interpreter_arch, interpreter_system
 
-if TYPE_CHECKING:  # imported only when an index publishes facts for a release the tables lack
-    from .variants import Facts
+if TYPE_CHECKING:
+    from .detection import Gpu, Machine
+    from .variants import Facts  # imported only when an index publishes facts for a release the tables lack
 
 __all__ = ["release_of", "companion_versions", "pypi_backend", "torch_backend", "interpreter_platform",
            "incompatibility", "compatibility", "known_backends", "sort_key", "platform_of", "published",
@@ -97,6 +97,8 @@ def _learned(facts: Optional[Facts], release: Optional[Version], platform: str) 
 
 def interpreter_platform() -> str:
     """This interpreter's platform as :data:`ltt_hook.data.PLATFORMS` names them (its platform tag)."""
+    from .detection import interpreter_arch, interpreter_system  # detection loads with the first machine
+
     return _platform(interpreter_system(), interpreter_arch())
 
 
@@ -287,6 +289,8 @@ def _amd_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
 
 
 def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
+    from .detection import intel_platform  # loaded with the machine
+
     return _judged(machine.intel_gpus, lambda g: intel_platform(g.pci_id) is not None)
 
 
@@ -317,6 +321,8 @@ def _xpu_incompatibility(machine: Machine) -> Optional[str]:
         return f"PyTorch's XPU builds are for x86_64 only (this is {platform_of(machine)})"
     if not machine.intel_gpus:
         return "no Intel GPU detected"
+    from .detection import intel_platform  # loaded with the machine
+
     judged, _ = _intel_gpus(machine)
     for gpu in judged:
         if intel_platform(gpu.pci_id) is None:

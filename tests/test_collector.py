@@ -83,10 +83,12 @@ def test_no_collection_runs_while_the_hook_or_pynvml_loads_inside_pip(hook_venv,
     assert "+cu" in {i["metadata"]["name"]: i["metadata"]["version"] for i in result.report["install"]}["torch"]
 
     found = json.loads(log.read_text())
-    assert "pynvml" in found["loaded"] and "ltt_hook.pip_patch" in found["loaded"]
+    assert {"pynvml", "ltt_hook.pip_patch", "ltt_hook.detection"} <= set(found["loaded"])
     assert found["collections"], "the recorder saw no collection at all"
-    # What the patch loads (everything under ltt_hook.pip_patch's import) and pynvml; a module
-    # the run loads later, on its own (the offer's reader), is small and not covered.
-    during = [names for names in found["inside"] if "ltt_hook.pip_patch" in names or "pynvml" in names]
+    # What the patch loads (everything under ltt_hook.pip_patch's import), the probes (loaded with
+    # the first machine) and pynvml; a module the run loads later, on its own (the offer's
+    # reader), is small and not covered.
+    bulk = {"ltt_hook.pip_patch", "ltt_hook.detection", "pynvml"}
+    during = [names for names in found["inside"] if bulk & set(names)]
     assert during == []
     assert found["enabled"] is True

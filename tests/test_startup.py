@@ -71,6 +71,40 @@ def test_pip_gets_patched(hook_venv, pytorch_index):
     assert result.url("torch").startswith(f"{pytorch_index.url}/whl/cpu/"), result.url("torch")
 
 
+#: Writes, when the process ends, the modules of ltt_hook and pynvml it loaded.
+LOADED = """
+import atexit, os, sys
+
+@atexit.register
+def _write():
+    with open(os.environ["LOADED_LOG"], "w") as f:
+        f.write(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("ltt_hook", "pynvml"))))
+"""
+
+
+def loaded_by_pip(venv, tmp_path, env, project):
+    """The modules of ltt_hook and pynvml that ``pip install --dry-run --no-deps PROJECT`` loaded."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(LOADED)
+    log = tmp_path / "loaded.txt"
+    result = venv.pip("install", "--no-deps", project,
+                      env={**env, "PYTHONPATH": str(site), "LOADED_LOG": str(log), "PIP_NO_CACHE_DIR": "1"})
+    assert result.returncode == 0, result.output
+    return log.read_text().split()
+
+
+def test_a_pip_run_outside_the_pytorch_family_never_probes_the_machine(hook_venv, nvidia, tmp_path):
+    # An NVIDIA machine (pynvml over the NVML stand-in): installing filelock loads the patch, but
+    # neither the probes nor pynvml; installing torch loads both.
+    env = nvidia("550.54.14", ("8.6", "NVIDIA GeForce RTX 3090"))
+    other = loaded_by_pip(hook_venv, tmp_path, env, "filelock")
+    assert "ltt_hook.pip_patch" in other
+    assert [m for m in other if m.startswith("ltt_hook.detection") or m == "pynvml"] == []
+    torch = loaded_by_pip(hook_venv, tmp_path, env, "torch")
+    assert {"ltt_hook.detection", "pynvml"} <= set(torch)
+
+
 # --------------------------------------------------------------------------- broken installs
 
 
