@@ -97,7 +97,7 @@ def _learned(facts: Optional[Facts], release: Optional[Version], platform: str) 
 
 def interpreter_platform() -> str:
     """This interpreter's platform as :data:`ltt_hook.data.PLATFORMS` names them (its platform tag)."""
-    from .detection import interpreter_arch, interpreter_system  # detection loads with the first machine
+    from .detection import interpreter_arch, interpreter_system  # loaded already once a machine was asked for
 
     return _platform(interpreter_system(), interpreter_arch())
 
