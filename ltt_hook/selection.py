@@ -288,10 +288,15 @@ def _amd_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
     return _judged(machine.amd_gpus, lambda g: g.gfx in _ANY_ROCM)
 
 
-def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
+def _xpu_supported(gpu: Gpu) -> bool:
+    """Whether PyTorch's XPU builds support this Intel GPU (its PCI device ID is in the table)."""
     from .detection import intel_platform  # loaded with the machine
 
-    return _judged(machine.intel_gpus, lambda g: intel_platform(g.pci_id) is not None)
+    return intel_platform(gpu.pci_id) is not None
+
+
+def _intel_gpus(machine: Machine) -> Tuple[List[Gpu], List[Gpu]]:
+    return _judged(machine.intel_gpus, _xpu_supported)
 
 
 def _rocm_incompatibility(backend: Backend, release: Optional[Version], machine: Machine,
@@ -321,11 +326,9 @@ def _xpu_incompatibility(machine: Machine) -> Optional[str]:
         return f"PyTorch's XPU builds are for x86_64 only (this is {platform_of(machine)})"
     if not machine.intel_gpus:
         return "no Intel GPU detected"
-    from .detection import intel_platform  # loaded with the machine
-
     judged, _ = _intel_gpus(machine)
     for gpu in judged:
-        if intel_platform(gpu.pci_id) is None:
+        if not _xpu_supported(gpu):
             return f"{gpu.name} (PCI 8086:{(gpu.pci_id or '0x????')[2:]}) is not a GPU PyTorch's XPU builds support"
     return None
 

@@ -10,44 +10,14 @@ with the collector paused, and it comes back as it was.
 from __future__ import annotations
 
 import gc
-import json
 
 import pytest
 
 from ltt_hook import CollectorPaused
+from support.harness import recorded_pip
 
 RTX_3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 
-#: Records, for every collection in the pip process, the modules being imported at that moment
-#: (the ``<module>`` frames on the stack), and what is loaded and whether the collector is on at
-#: the end.
-RECORDER = '''
-import atexit, gc, json, os, sys
-
-_log = {"collections": [], "inside": []}
-
-def _importing():
-    frame, names = sys._getframe(2), []
-    while frame is not None:
-        if frame.f_code.co_name == "<module>":
-            names.append(frame.f_globals.get("__name__", "?"))
-        frame = frame.f_back
-    return names
-
-def _seen(phase, info):
-    if phase == "start":
-        _log["collections"].append(info["generation"])
-        _log["inside"].append(_importing())
-
-gc.callbacks.append(_seen)
-
-@atexit.register
-def _write():
-    _log["loaded"] = sorted(m for m in sys.modules if m == "pynvml" or m.startswith("ltt_hook"))
-    _log["enabled"] = gc.isenabled()
-    with open(os.environ["GC_LOG"], "w") as f:
-        json.dump(_log, f)
-'''
 
 
 def test_the_collector_comes_back_as_it_was():
@@ -73,16 +43,11 @@ def test_no_collection_runs_while_the_hook_or_pynvml_loads_inside_pip(hook_venv,
     """A real ``pip install torch torchvision`` on a GPU machine (pynvml over the NVML stand-in),
     with pip's cache directory off so that NVML is asked: collections happen, none of them while
     the patch's modules or pynvml are being imported, and the collector is on at the end."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(RECORDER)
-    log = tmp_path / "gc.json"
-    env = {**nvidia("550.54.14", RTX_3090), "PYTHONPATH": str(site), "GC_LOG": str(log), "PIP_NO_CACHE_DIR": "1"}
-    result = hook_venv.pip("install", "torch", "torchvision", env=env)
+    result, found = recorded_pip(hook_venv, tmp_path, "install", "torch", "torchvision",
+                                 env=nvidia("550.54.14", RTX_3090))
     assert result.returncode == 0, result.stderr
     assert "+cu" in {i["metadata"]["name"]: i["metadata"]["version"] for i in result.report["install"]}["torch"]
 
-    found = json.loads(log.read_text())
     assert {"pynvml", "ltt_hook.pip_patch", "ltt_hook.detection"} <= set(found["loaded"])
     assert found["collections"], "the recorder saw no collection at all"
     # What the patch loads (everything under ltt_hook.pip_patch's import), the probes (loaded with

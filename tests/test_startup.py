@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from support.harness import PIP_VERSION
+from support.harness import PIP_VERSION, recorded_pip
 
 HEAVY = ("pip", "packaging", "pynvml", "ltt_hook.pip_patch", "ltt_hook.selection", "ltt_hook.config")
 SHOW = "import sys; print(' '.join(sorted(sys.modules))); print(' '.join(type(f).__name__ for f in sys.meta_path))"
@@ -71,27 +71,11 @@ def test_pip_gets_patched(hook_venv, pytorch_index):
     assert result.url("torch").startswith(f"{pytorch_index.url}/whl/cpu/"), result.url("torch")
 
 
-#: Writes, when the process ends, the modules of ltt_hook and pynvml it loaded.
-LOADED = """
-import atexit, os, sys
-
-@atexit.register
-def _write():
-    with open(os.environ["LOADED_LOG"], "w") as f:
-        f.write(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in ("ltt_hook", "pynvml"))))
-"""
-
-
 def loaded_by_pip(venv, tmp_path, env, project):
     """The modules of ltt_hook and pynvml that ``pip install --dry-run --no-deps PROJECT`` loaded."""
-    site = tmp_path / "site"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(LOADED)
-    log = tmp_path / "loaded.txt"
-    result = venv.pip("install", "--no-deps", project,
-                      env={**env, "PYTHONPATH": str(site), "LOADED_LOG": str(log), "PIP_NO_CACHE_DIR": "1"})
+    result, found = recorded_pip(venv, tmp_path, "install", "--no-deps", project, env=env)
     assert result.returncode == 0, result.output
-    return log.read_text().split()
+    return found["loaded"]
 
 
 def test_a_pip_run_outside_the_pytorch_family_never_probes_the_machine(hook_venv, nvidia, tmp_path):

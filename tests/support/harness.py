@@ -254,3 +254,48 @@ def nvidia_machine(lib_dir: Path, driver: str, gpus: Sequence[tuple]) -> Dict[st
     from support import gpu
 
     return gpu.nvml_env(lib_dir, driver=driver, gpus=list(gpus))
+
+
+#: A ``sitecustomize`` that records, for every garbage collection of the process, the modules
+#: being imported at that moment (the ``<module>`` frames on the stack); and at the end the
+#: modules of ltt_hook and pynvml loaded and whether the collector is on.
+RECORDER = '''
+import atexit, gc, json, os, sys
+
+_log = {"collections": [], "inside": []}
+
+def _importing():
+    frame, names = sys._getframe(2), []
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            names.append(frame.f_globals.get("__name__", "?"))
+        frame = frame.f_back
+    return names
+
+def _seen(phase, info):
+    if phase == "start":
+        _log["collections"].append(info["generation"])
+        _log["inside"].append(_importing())
+
+gc.callbacks.append(_seen)
+
+@atexit.register
+def _write():
+    _log["loaded"] = sorted(m for m in sys.modules if m == "pynvml" or m.startswith("ltt_hook"))
+    _log["enabled"] = gc.isenabled()
+    with open(os.environ["LTT_TEST_RECORD"], "w") as f:
+        json.dump(_log, f)
+'''
+
+
+def recorded_pip(venv: Venv, tmp_path: Path, *args: str, env: Mapping[str, str]) -> Tuple[Result, dict]:
+    """``venv.pip(*args)`` with pip's cache directory off and :data:`RECORDER` running in pip's
+    process; the result, and what the recorder saw (``collections``, ``inside``, ``loaded``,
+    ``enabled``)."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(RECORDER)
+    log = tmp_path / "recorded.json"
+    result = venv.pip(*args, env={**env, "PYTHONPATH": str(site), "LTT_TEST_RECORD": str(log),
+                                  "PIP_NO_CACHE_DIR": "1"})
+    return result, json.loads(log.read_text()) if log.exists() else {}
