@@ -504,24 +504,27 @@ def summarize(runs: List[PipRun]) -> dict:
 
 
 def tools_for(s: Setup, index: replica.IndexServer, machine: Machine, backend: str,
-              with_ltt: bool, cache: bool = True) -> List[Tuple[str, str, Callable[[], PipRun]]]:
-    """(key, label, runner) for every tool compared on this machine and index."""
+              with_ltt: bool, cache: bool = True,
+              wrap: Sequence[str] = ()) -> List[Tuple[str, str, Callable[[], PipRun]]]:
+    """(key, label, runner) for every tool compared on this machine and index; ``wrap`` is put
+    before each program (``valgrind --tool=callgrind``)."""
     hook_env = {**machine_env(s, s.hook, machine), "LTT_INDEX_URL": f"{index.url}/whl"}
     fixed_env = {**hook_env, "LTT_PYTORCH_COMPUTATION_BACKEND": backend}
     plain_env = machine_env(s, s.plain, machine)
     by_hand = ["--index-url", f"{index.url}/whl/{backend}", "--extra-index-url", f"{s.pypi.url}/simple"]
-    hook_pip = [str(s.hook.python), "-m", "pip"]
+    hook_pip = [*wrap, str(s.hook.python), "-m", "pip"]
     tools = [
         ("hook", "ltt-hook: `pip install`", lambda: pip_run(s, index, s.hook, hook_pip, hook_env, cache=cache)),
         ("hand", f"plain pip, `--index-url …/whl/{backend} --extra-index-url …` by hand",
-         lambda: pip_run(s, index, s.plain, [str(s.plain.python), "-m", "pip"], plain_env, by_hand, cache=cache)),
+         lambda: pip_run(s, index, s.plain, [*wrap, str(s.plain.python), "-m", "pip"], plain_env, by_hand,
+                         cache=cache)),
         ("fixed", f"ltt-hook, backend configured (`LTT_PYTORCH_COMPUTATION_BACKEND={backend}`)",
          lambda: pip_run(s, index, s.hook, hook_pip, fixed_env, cache=cache)),
     ]
     if with_ltt and s.ltt is not None:
         ltt_env = {**machine_env(s, s.ltt, machine), "BENCH_REPLICA_URL": f"{index.url}/whl"}
         tools.append(("ltt", f"light-the-torch {LTT_VERSION}: `ltt install`",
-                      lambda: pip_run(s, index, s.ltt, [str(s.ltt.python), str(s.wrapper)], ltt_env)))
+                      lambda: pip_run(s, index, s.ltt, [*wrap, str(s.ltt.python), str(s.wrapper)], ltt_env)))
     return tools
 
 
@@ -558,17 +561,49 @@ def working_cost(s: Setup, reps: int) -> List[dict]:
 
 
 # ----------------------------------------------------------------------------------- 2c. cold
-def cold_cost(s: Setup, reps: int) -> List[dict]:
+def cold_tools(s: Setup, machine: Machine, backend: str,
+               wrap: Sequence[str] = ()) -> List[Tuple[str, str, Callable[[], PipRun]]]:
+    """Section 2c's rows: the hook, the hand-written command and the floor, cache directory off."""
+    tools = [t for t in tools_for(s, s.index, machine, backend, with_ltt=False, cache=False, wrap=wrap)
+             if t[0] in ("hook", "hand")]
+    return tools + floor_tools(s, machine, backend, wrap)
+
+
+_CALLGRIND = re.compile(r"Collected : (\d+)")
+
+
+def instructions(s: Setup, machine: Machine, backend: str, runs: int) -> Optional[Dict[str, float]]:
+    """Instructions each row of section 2c executes (``valgrind --tool=callgrind``, the median of
+    ``runs`` runs per row, after the rows' warm-up), which load on a shared machine does not
+    change; None without valgrind."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None or runs < 1:
+        return None
+    log(f"cold: instructions, {runs} callgrind runs per row")
+    out: Dict[str, float] = {}
+    wrap = (valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null")
+    for key, _, run in cold_tools(s, machine, backend, wrap):
+        counts = []
+        for _ in range(runs):
+            r = run()
+            found = _CALLGRIND.search(r.output)
+            if r.rc != 0 or found is None:
+                raise RuntimeError(f"callgrind run of {key} failed: {r.output[-500:]}")
+            counts.append(int(found.group(1)))
+        out[key] = median(counts)
+    return out
+
+
+def cold_cost(s: Setup, reps: int, instruction_runs: int = 0) -> List[dict]:
     """The hook against the hand-written command on the GPU machine (the CPU machine if there is
     none) with pip's cache directory off: nothing remembered between runs (NVML is asked every
-    time), as in CI images and Docker builds. Paired runs; and where the hook's time goes: the
-    self time of its modules' imports (``-X importtime``, one more run)."""
+    time), as in CI images and Docker builds. Paired runs; the instructions of each row
+    (:func:`instructions`); and where the hook's time goes: the self time of its modules'
+    imports (``-X importtime``, one more run)."""
     machine = s.machines[-1]
     log(f"cold: {machine.name} machine, pip's cache directory off, {reps} interleaved pairs")
     backend = chosen_backend(s, s.index, machine)
-    tools = [t for t in tools_for(s, s.index, machine, backend, with_ltt=False, cache=False)
-             if t[0] in ("hook", "hand")]
-    tools += floor_tools(s, machine, backend)
+    tools = cold_tools(s, machine, backend)
     for _, _, run in tools:  # warm-up: byte-code and page caches
         run()
     results = interleaved(reps, [run for _, _, run in tools])
@@ -589,10 +624,12 @@ def cold_cost(s: Setup, reps: int) -> List[dict]:
             if top in ("ltt_hook", "pynvml"):
                 imports[name] = int(parts[0][12:]) / 1e3
     return [{"machine": machine.name, "backend": backend, "tools": out, "paired": ratios["hook"][0],
-             "ratios": ratios, "imports_ms": imports}]
+             "ratios": ratios, "imports_ms": imports,
+             "instructions": instructions(s, machine, backend, instruction_runs), "instruction_runs": instruction_runs}]
 
 
-def floor_tools(s: Setup, machine: Machine, backend: str) -> List[Tuple[str, str, Callable[[], PipRun]]]:
+def floor_tools(s: Setup, machine: Machine, backend: str,
+                wrap: Sequence[str] = ()) -> List[Tuple[str, str, Callable[[], PipRun]]]:
     """Section 2c's floor (:data:`FLOOR_JOB`): the hand-written command in the virtualenv without
     ltt-hook (same pip, same pynvml), started by a script that first does only what the hook's
     job cannot avoid; and the same script doing nothing else, as the control."""
@@ -605,7 +642,7 @@ def floor_tools(s: Setup, machine: Machine, backend: str) -> List[Tuple[str, str
             ("floor_nvml", "floor: the hand-written command, plus NVML through pynvml (no ltt-hook code)", "nvml"),
             ("floor_offer", "floor: the same, plus reading the union page `…/whl/torch/` and finding the target's "
              "wheels on it", "offer")]
-    program = [str(s.plain.python), str(script)]
+    program = [*wrap, str(s.plain.python), str(script)]
     return [(key, label, lambda job=job: pip_run(s, s.index, s.plain, program, {**env, "BENCH_FLOOR": job}, by_hand,
                                                  cache=False))
             for key, label, job in rows]
@@ -774,6 +811,7 @@ def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
             add(f"| {r['label']} | {result} | {fmt_ms(r['seconds'])} | {fmt_ms(r['cpu'])} | "
                 f"{r['requests']:.0f} ({r['index_requests']:.0f} + {r['pypi_requests']:.0f}) | {ratio} |")
         add("")
+        render_instructions(c, add)
         imports = c["imports_ms"]
         ours = sum(v for k, v in imports.items() if k.startswith("ltt_hook"))
         nvml = sum(v for k, v in imports.items() if k.startswith("pynvml"))
@@ -789,6 +827,38 @@ def render_cold(cold: List[dict], add: Callable[[str], None]) -> None:
                 f"{c['ratios']['floor_none'][0][1]:.3f}×. What the hook costs beyond the floor is its own code, "
                 "less the requests it saves.")
         add("")
+
+
+_INSTRUCTION_ROWS = (("hand", "plain pip, by hand"), ("floor_none", "floor control (the script, doing nothing else)"),
+                     ("floor_nvml", "floor: + NVML through pynvml"),
+                     ("floor_offer", "floor: + NVML + the union page read and scanned"),
+                     ("hook", "ltt-hook: `pip install`"))
+
+
+def render_instructions(c: dict, add: Callable[[str], None]) -> None:
+    """Section 2c in instructions, which load does not change (the wall-time ratios above move by
+    more than the differences in question on a shared machine)."""
+    counts = c.get("instructions")
+    if not counts:
+        add("Instructions: not counted (valgrind not found, or `--instructions 0`).")
+        add("")
+        return
+    hand, t = counts["hand"], c["tools"]
+    runs = c.get("instruction_runs", 3)
+    add(f"In instructions (`valgrind --tool=callgrind`, {'the median of %d runs' % runs if runs > 1 else 'one run'} "
+        "per row, same replica), which load does not change:")
+    add("")
+    add("| Row | Instructions | vs by hand | Requests |")
+    add("|---|---|---|---|")
+    for key, label in _INSTRUCTION_ROWS:
+        add(f"| {label} | {counts[key] / 1e6:.1f} M | {counts[key] / hand:.3f}× | {t[key]['requests']:.0f} |")
+    add("")
+    add(f"- Above the floor with the union page, the hook is {counts['hook'] / counts['floor_offer']:.3f}× "
+        f"({(counts['hook'] - counts['floor_offer']) / 1e6:+.1f} M): its own code, less the requests it saves. "
+        f"The floor itself is {counts['floor_offer'] / hand:.3f}× the hand-written command: pynvml and NVML "
+        f"{(counts['floor_nvml'] - counts['floor_none']) / 1e6:.1f} M, the union page "
+        f"{(counts['floor_offer'] - counts['floor_nvml']) / 1e6:.1f} M.")
+    add("")
 
 
 def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dict], detect: List[dict],
@@ -967,6 +1037,8 @@ def main() -> None:
     ap.add_argument("--scale-reps", type=int, help="pip runs per tool and replica (default 7, quick 2)")
     ap.add_argument("--latency-reps", type=int, help="pip runs per tool with added latency (default 11, quick 3)")
     ap.add_argument("--cold-reps", type=int, help="pairs with pip's cache directory off (default 25, quick 5)")
+    ap.add_argument("--instructions", type=int, help="callgrind runs per row of the cold section (default 3, quick 1; "
+                    "0 skips; needs valgrind)")
     ap.add_argument("--other-reps", type=int, help="pairs per cache setting outside the PyTorch family (default 25, "
                     "quick 5)")
     ap.add_argument("--delay-ms", type=float, default=40.0,
@@ -987,10 +1059,12 @@ def main() -> None:
     latency_reps = args.latency_reps or (3 if quick else 11)
     cold_reps = args.cold_reps or (5 if quick else 25)
     other_reps = args.other_reps or (5 if quick else 25)
+    instruction_runs = args.instructions if args.instructions is not None else (1 if quick else 3)
     only = set(args.only.split(","))
     shown = {"--quick": args.quick, "--idle-reps": args.idle_reps, "--pip-reps": args.pip_reps,
              "--detect-reps": args.detect_reps, "--scale-reps": args.scale_reps,
              "--latency-reps": args.latency_reps, "--cold-reps": args.cold_reps, "--other-reps": args.other_reps,
+             "--instructions": None if args.instructions is None else str(args.instructions),
              "--delay-ms": None if args.delay_ms == 40 else f"{args.delay_ms:g}",
              "--sizes": None if args.sizes == "5,15,40" else args.sizes,
              "--only": None if len(only) == 7 else args.only, "--ref": args.ref}
@@ -1006,7 +1080,7 @@ def main() -> None:
         idle = idle_cost(s, idle_reps) if "idle" in only else {}
         wk = working_cost(s, pip_reps) if "working" in only else []
         lat = latency_cost(s, latency_reps, args.delay_ms) if "latency" in only else []
-        cold = cold_cost(s, cold_reps) if "cold" in only else []
+        cold = cold_cost(s, cold_reps, instruction_runs) if "cold" in only else []
         other = other_cost(s, other_reps) if "other" in only else []
         det = detection_cost(s, detect_reps) if "detection" in only else []
         sizes = [int(x) for x in args.sizes.split(",") if x]
