@@ -572,25 +572,29 @@ def cold_tools(s: Setup, machine: Machine, backend: str,
 _CALLGRIND = re.compile(r"Collected : (\d+)")
 
 
-def instructions(s: Setup, machine: Machine, backend: str, runs: int) -> Optional[Dict[str, float]]:
-    """Instructions each row of section 2c executes (``valgrind --tool=callgrind``, the median of
-    ``runs`` runs per row, after the rows' warm-up), which load on a shared machine does not
-    change; None without valgrind."""
+def instructions(s: Setup, machine: Machine, backend: str, runs: int) -> Optional[Dict[str, Tuple[float, int]]]:
+    """(instructions, requests) of each row of section 2c (``valgrind --tool=callgrind``, the
+    median of ``runs`` runs per row, after the rows' warm-up), which load on a shared machine does
+    not change; and of the hook and the hand-written command with the cache directory on
+    (section 2's setting: ``hook_warm``, ``hand_warm``). None without valgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None or runs < 1:
         return None
     log(f"cold: instructions, {runs} callgrind runs per row")
-    out: Dict[str, float] = {}
+    out: Dict[str, Tuple[float, int]] = {}
     wrap = (valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null")
-    for key, _, run in cold_tools(s, machine, backend, wrap):
-        counts = []
+    warm = [(f"{key}_warm", label, run) for key, label, run in
+            tools_for(s, s.index, machine, backend, with_ltt=False, wrap=wrap) if key in ("hook", "hand")]
+    for key, _, run in cold_tools(s, machine, backend, wrap) + warm:
+        counts, requests = [], 0
         for _ in range(runs):
             r = run()
             found = _CALLGRIND.search(r.output)
             if r.rc != 0 or found is None:
                 raise RuntimeError(f"callgrind run of {key} failed: {r.output[-500:]}")
             counts.append(int(found.group(1)))
-        out[key] = median(counts)
+            requests = r.requests
+        out[key] = (median(counts), requests)
     return out
 
 
@@ -843,7 +847,8 @@ def render_instructions(c: dict, add: Callable[[str], None]) -> None:
         add("Instructions: not counted (valgrind not found, or `--instructions 0`).")
         add("")
         return
-    hand, t = counts["hand"], c["tools"]
+    n = {key: v[0] for key, v in counts.items()}
+    hand = n["hand"]
     runs = c.get("instruction_runs", 3)
     add(f"In instructions (`valgrind --tool=callgrind`, {'the median of %d runs' % runs if runs > 1 else 'one run'} "
         "per row, same replica), which load does not change:")
@@ -851,13 +856,16 @@ def render_instructions(c: dict, add: Callable[[str], None]) -> None:
     add("| Row | Instructions | vs by hand | Requests |")
     add("|---|---|---|---|")
     for key, label in _INSTRUCTION_ROWS:
-        add(f"| {label} | {counts[key] / 1e6:.1f} M | {counts[key] / hand:.3f}× | {t[key]['requests']:.0f} |")
+        add(f"| {label} | {n[key] / 1e6:.1f} M | {n[key] / hand:.3f}× | {counts[key][1]} |")
+    add(f"| pip's cache directory on (section 2): ltt-hook, against plain pip by hand ({n['hand_warm'] / 1e6:.1f} M, "
+        f"{counts['hand_warm'][1]} requests) | {n['hook_warm'] / 1e6:.1f} M | {n['hook_warm'] / n['hand_warm']:.3f}× | "
+        f"{counts['hook_warm'][1]} |")
     add("")
-    add(f"- Above the floor with the union page, the hook is {counts['hook'] / counts['floor_offer']:.3f}× "
-        f"({(counts['hook'] - counts['floor_offer']) / 1e6:+.1f} M): its own code, less the requests it saves. "
-        f"The floor itself is {counts['floor_offer'] / hand:.3f}× the hand-written command: pynvml and NVML "
-        f"{(counts['floor_nvml'] - counts['floor_none']) / 1e6:.1f} M, the union page "
-        f"{(counts['floor_offer'] - counts['floor_nvml']) / 1e6:.1f} M.")
+    add(f"- Above the floor with the union page, the hook is {n['hook'] / n['floor_offer']:.3f}× "
+        f"({(n['hook'] - n['floor_offer']) / 1e6:+.1f} M): its own code, less the requests it saves. "
+        f"The floor itself is {n['floor_offer'] / hand:.3f}× the hand-written command: pynvml and NVML "
+        f"{(n['floor_nvml'] - n['floor_none']) / 1e6:.1f} M, the union page "
+        f"{(n['floor_offer'] - n['floor_nvml']) / 1e6:.1f} M.")
     add("")
 
 
@@ -1013,6 +1021,11 @@ def render(s: Setup, info: dict, idle: dict, work: List[dict], latency: List[dic
         add(f"| {c['machine']} machine, cache directory off: `pip install` ≤ 1.05× by hand on loopback, median of "
             f"≥ 25 pairs (issue 21) | {mid:.3f}× over {n} pairs (middle half {low:.2f}–{high:.2f}×) | "
             f"{verdict(mid <= 1.05 and n >= 25)} |")
+        counts = c.get("instructions")
+        if counts:
+            ratio = counts["hook"][0] / counts["hand"][0]
+            add(f"| the same, in instructions (callgrind; not a wall-time figure) | {ratio:.3f}× (the floor without "
+                f"ltt-hook code: {counts['floor_offer'][0] / counts['hand'][0]:.3f}×) | {verdict(ratio <= 1.05)} |")
     if detect:
         add(f"| detection ≤ 30 ms, NVML path | {detect[0]['detect_ms']:.1f} ms | "
             f"{verdict(detect[0]['detect_ms'] <= 30)} |")
