@@ -849,7 +849,7 @@ def render_instructions(c: dict, add: Callable[[str], None]) -> None:
         return
     n = {key: v[0] for key, v in counts.items()}
     hand = n["hand"]
-    runs = c.get("instruction_runs", 3)
+    runs = c["instruction_runs"]
     add(f"In instructions (`valgrind --tool=callgrind`, {'the median of %d runs' % runs if runs > 1 else 'one run'} "
         "per row, same replica), which load does not change:")
     add("")
